@@ -1,0 +1,4 @@
+//! Typed sekisho configuration: YAML parsing with path and line in every error, validation, JSON Schema.
+
+mod model;
+pub use model::*;

@@ -1,0 +1,1 @@
+//! Endpoint discovery: an in-process DNS cache that honors TTLs, refreshes ahead and serves stale.

@@ -1,0 +1,1 @@
+//! Upstream clusters: pooled connections with hard caps, load balancing, HTTP/1.1, h2 and TLS to endpoints.

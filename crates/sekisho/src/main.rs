@@ -1,0 +1,2 @@
+//! The `sekisho` binary.
+fn main() {}
