@@ -8,4 +8,5 @@
 // Tests may panic on a broken invariant; the library itself never unwraps.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod access_log;
 pub mod metrics;
