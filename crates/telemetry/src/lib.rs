@@ -10,3 +10,7 @@
 
 pub mod access_log;
 pub mod metrics;
+pub mod request_id;
+pub mod trace_context;
+
+mod hex;
