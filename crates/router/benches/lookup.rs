@@ -1,0 +1,2 @@
+//! Route lookup benchmark (placeholder).
+fn main() {}
