@@ -34,6 +34,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Upstream clusters.
     pub clusters: Vec<Cluster>,
+    /// YAML paths (e.g. `routes[0].request_headers.set.authorization`) of the values that
+    /// took text from `${ENV_VARS}`: secrets, redacted by [`Config::effective_json`].
+    pub secret_paths: Vec<String>,
 }
 
 /// `admin:`

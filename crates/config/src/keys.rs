@@ -1,0 +1,97 @@
+//! The keys each config section accepts: shared by the decoder (strictness, "did you mean")
+//! and checked against the JSON Schema by a test, so the two cannot drift apart.
+
+/// The document root.
+pub(crate) const ROOT: &[&str] = &[
+    "admin",
+    "access_log",
+    "dns",
+    "listeners",
+    "routes",
+    "clusters",
+];
+/// `admin`
+pub(crate) const ADMIN: &[&str] = &["listen"];
+/// `access_log`
+pub(crate) const ACCESS_LOG: &[&str] = &["path"];
+/// `dns`
+pub(crate) const DNS: &[&str] = &["resolvers", "min_ttl", "max_ttl", "timeout", "max_stale"];
+/// `listeners[i]`
+pub(crate) const LISTENER: &[&str] = &["name", "listen", "tls", "limits"];
+/// `listeners[i].tls`
+pub(crate) const LISTENER_TLS: &[&str] = &["certs"];
+/// `listeners[i].tls.certs[j]`
+pub(crate) const CERT_KEY: &[&str] = &["cert", "key"];
+/// `listeners[i].limits`
+pub(crate) const LISTENER_LIMITS: &[&str] = &[
+    "max_header_bytes",
+    "header_read_timeout",
+    "idle_timeout",
+    "max_connections",
+    "max_concurrent_streams",
+];
+/// `routes[i]`
+pub(crate) const ROUTE: &[&str] = &[
+    "name",
+    "match",
+    "cluster",
+    "split",
+    "split_header",
+    "direct_response",
+    "redirect",
+    "rewrite",
+    "request_headers",
+    "response_headers",
+    "timeout",
+    "buffer_request",
+    "allow_encoded_slashes",
+];
+/// The route keys that choose its action; exactly one is required.
+pub(crate) const ROUTE_ACTIONS: &[&str] = &["cluster", "split", "direct_response", "redirect"];
+/// `routes[i].match`
+pub(crate) const MATCH: &[&str] = &[
+    "host",
+    "path",
+    "path_prefix",
+    "path_template",
+    "methods",
+    "headers",
+];
+/// The match keys for the path; at most one.
+pub(crate) const MATCH_PATHS: &[&str] = &["path", "path_prefix", "path_template"];
+/// `routes[i].match.headers[j]`
+pub(crate) const HEADER_MATCH: &[&str] = &["name", "value", "present"];
+/// `routes[i].split[j]`
+pub(crate) const SPLIT_TARGET: &[&str] = &["cluster", "weight"];
+/// `routes[i].direct_response`
+pub(crate) const DIRECT_RESPONSE: &[&str] = &["status", "body", "content_type"];
+/// `routes[i].redirect`
+pub(crate) const REDIRECT: &[&str] = &["location", "status", "preserve_path"];
+/// `routes[i].rewrite`
+pub(crate) const REWRITE: &[&str] = &["prefix"];
+/// `routes[i].request_headers` / `response_headers`
+pub(crate) const HEADER_OPS: &[&str] = &["set", "add", "remove"];
+/// `routes[i].buffer_request`
+pub(crate) const BUFFER_REQUEST: &[&str] = &["max_bytes"];
+/// `clusters[i]`
+pub(crate) const CLUSTER: &[&str] = &[
+    "name",
+    "endpoints",
+    "protocol",
+    "lb",
+    "connect_timeout",
+    "tls",
+    "pool",
+];
+/// `clusters[i].endpoints[j]` in map form
+pub(crate) const ENDPOINT: &[&str] = &["address", "weight"];
+/// `clusters[i].tls`
+pub(crate) const UPSTREAM_TLS: &[&str] = &["sni", "ca", "cert", "key"];
+/// `clusters[i].pool`
+pub(crate) const POOL: &[&str] = &[
+    "max_connections",
+    "max_idle",
+    "idle_timeout",
+    "max_pending",
+    "pending_timeout",
+];
