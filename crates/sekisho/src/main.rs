@@ -1,2 +1,184 @@
-//! The `sekisho` binary.
-fn main() {}
+//! `sekisho`: the gateway binary. Parses the command line, sets up logging, and hands the
+//! config to the gateway crate; all request handling lives in the library crates.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+mod demo;
+
+/// A microservices gateway: routing, balancing, TLS, canaries, per-route SLIs.
+#[derive(Parser, Debug)]
+#[command(name = "sekisho", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the API gateway with a config file.
+    Serve {
+        /// The YAML config file.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Longest wait for requests in flight on SIGTERM/SIGINT.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        drain_timeout: Duration,
+    },
+    /// Check a config file: every error with its YAML path and line. Exit 1 if invalid.
+    Validate {
+        /// The YAML config file.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
+    /// Run the gateway on an embedded config with built-in demo services, and print what to try.
+    Demo {
+        /// Address of the public listener.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Address of the admin listener.
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: std::net::SocketAddr,
+        /// Print the embedded config and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Print the JSON Schema of the config file (for editors and CI checks).
+    Schema,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    sekisho_config::parse_duration(s)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&sekisho_config::json_schema()).unwrap_or_default()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { config } => runtime().and_then(|rt| rt.block_on(validate(&config))),
+        Command::Serve { config, drain_timeout } => {
+            runtime().and_then(|rt| rt.block_on(serve(&config, drain_timeout)))
+        }
+        Command::Demo { listen, admin, print_config } => {
+            if print_config {
+                println!("{}", demo::CONFIG);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                runtime().and_then(|rt| rt.block_on(demo::run(listen, admin)))
+            }
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sekisho: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SEKISHO_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Diagnostics go to stderr; stdout belongs to the access log.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn validate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let checked = match sekisho_config::load_file(path) {
+        Ok(config) => sekisho_gateway::check(config).await,
+        Err(errors) => Err(errors),
+    };
+    match checked {
+        Ok(()) => {
+            println!("{}: ok", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{}: {e}", path.display());
+            }
+            eprintln!("{}: {} error(s)", path.display(), errors.0.len());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn serve(path: &std::path::Path, drain: Duration) -> anyhow::Result<ExitCode> {
+    let config = match sekisho_config::load_file(path) {
+        Ok(c) => c,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{}: {e}", path.display());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let gateway = match sekisho_gateway::Gateway::start(config).await {
+        Ok(g) => g,
+        Err(sekisho_gateway::StartError::Config(errors)) => {
+            for e in &errors.0 {
+                eprintln!("{}: {e}", path.display());
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    tracing::info!(config = %path.display(), "sekisho serving");
+    run_until_signal(gateway, Some(path), drain).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves until SIGTERM/SIGINT (graceful drain); SIGHUP reloads the config file.
+pub(crate) async fn run_until_signal(
+    gateway: sekisho_gateway::Gateway,
+    config_path: Option<&std::path::Path>,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = hup.recv() => {
+                let Some(path) = config_path else { continue };
+                match sekisho_config::load_file(path).map(|c| gateway.reload(c)) {
+                    Ok(Ok(())) => tracing::info!(config = %path.display(), "config reloaded"),
+                    Ok(Err(errors)) | Err(errors) => {
+                        for e in &errors.0 {
+                            tracing::error!(config = %path.display(), "reload rejected: {e}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+    tracing::info!(timeout = ?drain, "draining");
+    gateway.shutdown(drain).await;
+    Ok(())
+}

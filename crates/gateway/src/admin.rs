@@ -1,0 +1,163 @@
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/clusters`.
+//!
+//! Kept apart from client listeners so it can be bound to a private address and never
+//! competes with client traffic for connection limits.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use sekisho_telemetry::metrics::MetricWriter;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::server::Shared;
+
+/// Serves the admin endpoints until shutdown.
+pub async fn serve(socket: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(std::time::Duration::from_secs(10));
+    let builder = Arc::new(builder);
+    loop {
+        let (stream, _) = tokio::select! {
+            r = socket.accept() => match r { Ok(p) => p, Err(_) => continue },
+            _ = shutdown.changed() => return,
+        };
+        let shared = shared.clone();
+        let builder = builder.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&shared, &req)) }
+            });
+            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    }
+    match req.uri().path() {
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => {
+            if shared.draining.load(Ordering::Relaxed) {
+                text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+            } else {
+                text(StatusCode::OK, "ready\n")
+            }
+        }
+        "/metrics" => {
+            let mut out = String::with_capacity(16 * 1024);
+            render_metrics(shared, &mut out);
+            let mut resp = Response::new(Full::new(Bytes::from(out)));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            resp
+        }
+        "/config" => json(&shared.plan.load().config.effective_json()),
+        "/clusters" => json(&clusters_json(shared)),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "not found; try /healthz /readyz /metrics /config /clusters\n",
+        ),
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
+    body.push(b'\n');
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn clusters_json(shared: &Shared) -> serde_json::Value {
+    let plan = shared.plan.load();
+    let mut names: Vec<&String> = plan.clusters.keys().collect();
+    names.sort();
+    let clusters: Vec<serde_json::Value> = names
+        .into_iter()
+        .filter_map(|n| plan.clusters.get(n))
+        .map(|c| {
+            let snap = c.snapshot();
+            serde_json::json!({
+                "name": c.name(),
+                "endpoints": snap.endpoints.iter().map(|e| serde_json::json!({
+                    "address": e.address.to_string(),
+                    "host": e.host,
+                    "weight": e.weight,
+                    "active_connections": e.active,
+                    "idle_connections": e.idle,
+                    "pending_requests": e.pending,
+                    "in_flight_requests": e.in_flight,
+                    "connections_opened_total": e.opened_total,
+                    "connect_failures_total": e.connect_failures_total,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let dns: Vec<serde_json::Value> = shared
+        .dns
+        .entries()
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "host": e.host,
+                "addresses": e.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+                "ttl_left_seconds": e.ttl_left_secs,
+                "last_error": e.last_error,
+            })
+        })
+        .collect();
+    serde_json::json!({ "clusters": clusters, "dns": dns })
+}
+
+fn render_metrics(shared: &Shared, out: &mut String) {
+    shared.registry.render(out);
+    let plan = shared.plan.load();
+    let mut w = MetricWriter::new(out);
+    for (name, cluster) in plan.clusters.iter() {
+        let snap = cluster.snapshot();
+        for e in &snap.endpoints {
+            let addr = e.address.to_string();
+            let labels = [("cluster", name.as_str()), ("endpoint", addr.as_str())];
+            w.gauge("sekisho_upstream_connections_active", "Upstream connections in use.", &labels, e.active as f64);
+            w.gauge("sekisho_upstream_connections_idle", "Idle pooled upstream connections.", &labels, e.idle as f64);
+            w.gauge("sekisho_upstream_pending_requests", "Requests waiting for an upstream connection.", &labels, e.pending as f64);
+            w.gauge("sekisho_upstream_requests_in_flight", "Requests in flight to the endpoint.", &labels, e.in_flight as f64);
+            w.counter("sekisho_upstream_connections_opened_total", "Upstream connections opened.", &labels, e.opened_total as f64);
+            w.counter("sekisho_upstream_connect_failures_total", "Failed upstream connection attempts.", &labels, e.connect_failures_total as f64);
+        }
+    }
+    let dns = shared.dns.stats();
+    w.counter("sekisho_dns_cache_hits_total", "DNS answers served from the cache.", &[], dns.hits as f64);
+    w.counter("sekisho_dns_cache_misses_total", "DNS cache misses (lookups on the request path).", &[], dns.misses as f64);
+    w.counter("sekisho_dns_stale_served_total", "Expired DNS answers served because refresh failed.", &[], dns.stale_served as f64);
+    w.counter("sekisho_dns_lookups_total", "DNS lookups sent to the resolver.", &[], dns.lookups as f64);
+    w.counter("sekisho_dns_lookup_failures_total", "DNS lookups that failed or timed out.", &[], dns.lookup_failures as f64);
+    w.gauge("sekisho_dns_cache_entries", "Names in the DNS cache.", &[], dns.entries as f64);
+    w.finish();
+    let _ = writeln!(out);
+}

@@ -1,0 +1,261 @@
+//! The request's way through the gateway, in order:
+//!
+//! ```text
+//! request id ─► normalize path ─► route ─► (direct | redirect | proxy)
+//! proxy: pick cluster (split) ─► upstream request (rewrite, headers) ─► buffer body if asked
+//!        ─► cluster.send under the route timeout ─► response headers ─► client
+//! every request ─► access log line + metrics when the response body ends (or the client leaves)
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use sekisho_proxy::UpstreamBody;
+use sekisho_router::normalize_path;
+
+use crate::access::{LogGuard, RequestLog};
+use crate::body::ResponseBody;
+use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
+use crate::plan::{Action, Plan, Target};
+use crate::respond::GatewayError;
+use crate::server::Shared;
+use crate::upgrade;
+
+/// What the gateway knows about the client connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Whether the connection is TLS (for `X-Forwarded-Proto`).
+    pub tls: bool,
+    /// Requests in flight on the connection (drives its idle timeout).
+    pub activity: Arc<crate::conn_io::Activity>,
+}
+
+static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+static TRACEPARENT: header::HeaderName = header::HeaderName::from_static("traceparent");
+
+/// Serves one request. Never fails: errors become responses here.
+pub async fn handle(
+    shared: Arc<Shared>,
+    conn: Arc<ConnInfo>,
+    mut req: Request<Incoming>,
+) -> Result<Response<crate::access::LoggedBody>, std::convert::Infallible> {
+    let start = Instant::now();
+    let request_id = match req.headers().get(&X_REQUEST_ID) {
+        Some(v) if sekisho_telemetry::request_id::is_acceptable(v.as_bytes()) => v.clone(),
+        _ => {
+            let id = sekisho_telemetry::request_id::new_request_id();
+            let v = HeaderValue::from_str(&id.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("-"));
+            req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
+            v
+        }
+    };
+    let plan = shared.plan.load_full();
+    let mut guard = LogGuard::new(RequestLog::start(&shared, &conn, &req, request_id.clone(), start));
+    let result = proxy(&plan, &conn, req, &mut guard).await;
+    let mut response = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            if err.status().is_server_error() {
+                tracing::debug!(error = %err, "request failed");
+            }
+            guard.set_error(err.code());
+            err.to_response(request_id.to_str().unwrap_or("-"))
+        }
+    };
+    if !response.headers().contains_key(&X_REQUEST_ID) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
+    }
+    Ok(guard.finish(response))
+}
+
+async fn proxy(
+    plan: &Plan,
+    conn: &ConnInfo,
+    mut req: Request<Incoming>,
+    log: &mut LogGuard,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let normalized = normalize_path(req.uri().path())?;
+    let host = request_host(&req).ok_or(GatewayError::BadHost)?;
+    let host_str = host.to_str().map_err(|_| GatewayError::BadHost)?;
+    let found = plan
+        .router
+        .find(host_str, &normalized.path, req.method(), req.headers())
+        .ok_or(GatewayError::NoRoute)?;
+    let route = found.value.clone();
+    log.set_route(&route);
+    if normalized.encoded_separator && !route.allow_encoded_slashes {
+        return Err(GatewayError::EncodedSeparator);
+    }
+    let target: &Target = match &route.action {
+        Action::Upstream(t) => t,
+        Action::Split(split) => split
+            .pick(req.headers())
+            .ok_or_else(|| GatewayError::Internal("split without targets".into()))?,
+        Action::Direct { status, body, content_type } => {
+            let mut resp = Response::new(ResponseBody::full(body.clone()));
+            *resp.status_mut() = *status;
+            resp.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+            route.response_headers.apply(resp.headers_mut());
+            return Ok(resp);
+        }
+        Action::Redirect { status, location, preserve_path } => {
+            let mut loc = location.clone();
+            if *preserve_path {
+                let base = loc.trim_end_matches('/').len();
+                loc.truncate(base);
+                loc.push_str(&normalized.path);
+                if let Some(q) = req.uri().query() {
+                    loc.push('?');
+                    loc.push_str(q);
+                }
+            }
+            let mut resp = Response::new(ResponseBody::empty());
+            *resp.status_mut() = *status;
+            let value = HeaderValue::from_str(&loc)
+                .map_err(|_| GatewayError::Internal("redirect location is not a valid header".into()))?;
+            resp.headers_mut().insert(header::LOCATION, value);
+            route.response_headers.apply(resp.headers_mut());
+            return Ok(resp);
+        }
+    };
+    log.set_target(target);
+
+    // The upstream sees the normalized path: what the gateway checked is what it serves.
+    let path: std::borrow::Cow<'_, str> = match &route.rewrite_prefix {
+        Some(prefix) => {
+            let rest = normalized.path.get(found.prefix_len..).unwrap_or("");
+            let mut p = String::with_capacity(prefix.len() + rest.len());
+            p.push_str(prefix);
+            // `/api/` + `/x` or `/api` + `x`: keep exactly one slash at the joint.
+            if p.ends_with('/') && rest.starts_with('/') {
+                p.push_str(&rest[1..]);
+            } else if !p.ends_with('/') && !rest.is_empty() && !rest.starts_with('/') {
+                p.push('/');
+                p.push_str(rest);
+            } else {
+                p.push_str(rest);
+            }
+            if p.is_empty() {
+                p.push('/');
+            }
+            p.into()
+        }
+        None => normalized.path.clone(),
+    };
+    let uri = upstream_uri(&path, req.uri().query())?;
+
+    let upgrade = is_upgrade_request(req.headers());
+    let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(header::HOST, host.clone());
+    }
+    set_forwarded(&mut parts.headers, conn.remote.ip(), conn.tls, Some(&host));
+    let traceparent = sekisho_telemetry::trace_context::next_hop(
+        parts.headers.get(&TRACEPARENT).map(|v| v.as_bytes()),
+    );
+    if let Ok(v) = HeaderValue::from_str(&traceparent) {
+        parts.headers.insert(TRACEPARENT.clone(), v);
+    }
+    if !route.request_headers.is_empty() {
+        route.request_headers.apply(&mut parts.headers);
+    }
+
+    let body: UpstreamBody = match route.buffer_max {
+        Some(limit) => buffer_body(&parts.headers, body, limit).await?,
+        None => body.map_err(|e| Box::new(e) as crate::BoxError).boxed_unsync(),
+    };
+    let upstream_req = Request::from_parts(parts, body);
+
+    let upstream_start = Instant::now();
+    let sent = tokio::time::timeout(route.timeout, target.cluster.send(upstream_req)).await;
+    log.set_upstream_time(upstream_start.elapsed());
+    let upstream = match sent {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => return Err(GatewayError::Upstream(e)),
+        Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
+    };
+    log.set_upstream_addr(upstream.endpoint);
+    let mut resp = upstream.response;
+    let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if switching {
+        if let Some(client_upgrade) = client_upgrade {
+            upgrade::splice(client_upgrade, hyper::upgrade::on(&mut resp));
+        }
+    }
+    strip_hop_by_hop(resp.headers_mut(), switching);
+    if !route.response_headers.is_empty() {
+        route.response_headers.apply(resp.headers_mut());
+    }
+    Ok(resp.map(ResponseBody::Upstream))
+}
+
+/// The host the client asked for: `Host` (HTTP/1.1) or the URI authority (HTTP/2).
+fn request_host(req: &Request<Incoming>) -> Option<HeaderValue> {
+    if let Some(h) = req.headers().get(header::HOST) {
+        return Some(h.clone());
+    }
+    let authority = req.uri().authority()?;
+    HeaderValue::from_str(authority.as_str()).ok()
+}
+
+fn upstream_uri(path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
+    let built = match query {
+        Some(q) => {
+            let mut s = String::with_capacity(path.len() + 1 + q.len());
+            s.push_str(path);
+            s.push('?');
+            s.push_str(q);
+            Uri::try_from(s)
+        }
+        None => Uri::try_from(path),
+    };
+    built.map_err(|_| GatewayError::Internal("normalized path is not a valid URI".into()))
+}
+
+/// Reads the whole request body (bounded) so a slow client never holds an upstream
+/// connection; past `limit` bytes the answer is 413.
+async fn buffer_body(
+    headers: &http::HeaderMap,
+    body: Incoming,
+    limit: u64,
+) -> Result<UpstreamBody, GatewayError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(GatewayError::PayloadTooLarge { limit });
+    }
+    let max = usize::try_from(limit).unwrap_or(usize::MAX);
+    let collected = Limited::new(body, max).collect().await.map_err(|e| {
+        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+            GatewayError::PayloadTooLarge { limit }
+        } else {
+            GatewayError::ClientBody(e.to_string())
+        }
+    })?;
+    let trailers = collected.trailers().cloned();
+    let bytes: Bytes = collected.to_bytes();
+    let full = Full::new(bytes).map_err(|never| match never {});
+    Ok(match trailers {
+        // Trailers are rare on buffered routes; keep them rather than drop them silently.
+        Some(t) => full
+            .with_trailers(async move { Some(Ok(t)) })
+            .boxed_unsync(),
+        None => full.boxed_unsync(),
+    })
+}
+

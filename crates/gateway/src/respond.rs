@@ -1,0 +1,124 @@
+//! Turning errors into HTTP responses: the one place that decides statuses and error bodies.
+//!
+//! Every error response carries a small JSON body with the request id, so a user who reports
+//! a failure can be matched with the access log line.
+
+use http::{header, HeaderValue, Response, StatusCode};
+use sekisho_proxy::{UpstreamError, UpstreamErrorKind};
+
+use crate::body::ResponseBody;
+
+/// Why the gateway answered a request itself instead of with the upstream's response.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The request path could not be normalized safely.
+    #[error("bad request path: {0}")]
+    BadPath(#[from] sekisho_router::PathError),
+    /// `%2F`/`%5C` in a path on a route that does not allow them.
+    #[error("encoded path separators are not allowed on this route")]
+    EncodedSeparator,
+    /// The request had no usable `Host` / `:authority`.
+    #[error("missing or invalid host")]
+    BadHost,
+    /// No route matched.
+    #[error("no route for this request")]
+    NoRoute,
+    /// The request body exceeded the route's `buffer_request.max_bytes`.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The route's limit.
+        limit: u64,
+    },
+    /// Reading the request body failed (client went away or sent a malformed body).
+    #[error("reading the request body failed: {0}")]
+    ClientBody(String),
+    /// The route's timeout passed before the upstream answered.
+    #[error("upstream did not answer within {0:?}")]
+    UpstreamTimeout(std::time::Duration),
+    /// The upstream could not be reached or failed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// A bug or an impossible state; logged with details.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl GatewayError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::BadPath(_) | GatewayError::EncodedSeparator | GatewayError::BadHost => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            GatewayError::NoRoute => StatusCode::NOT_FOUND,
+            GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Upstream(e) => upstream_status(e.kind()),
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A short, stable, machine-readable code for the JSON body and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GatewayError::BadPath(_) => "bad_path",
+            GatewayError::EncodedSeparator => "encoded_separator",
+            GatewayError::BadHost => "bad_host",
+            GatewayError::NoRoute => "no_route",
+            GatewayError::PayloadTooLarge { .. } => "payload_too_large",
+            GatewayError::ClientBody(_) => "bad_request_body",
+            GatewayError::UpstreamTimeout(_) => "upstream_timeout",
+            GatewayError::Upstream(e) => match e.kind() {
+                UpstreamErrorKind::NoEndpoints => "no_healthy_endpoint",
+                UpstreamErrorKind::Overloaded => "upstream_overloaded",
+                UpstreamErrorKind::ConnectTimeout => "upstream_connect_timeout",
+                UpstreamErrorKind::Connect => "upstream_connect_failed",
+                _ => "upstream_failed",
+            },
+            GatewayError::Internal(_) => "internal",
+        }
+    }
+
+    /// The response for this error, with a JSON body naming the request id.
+    pub fn to_response(&self, request_id: &str) -> Response<ResponseBody> {
+        error_response(self.status(), self.code(), &self.to_string(), request_id)
+    }
+}
+
+fn upstream_status(kind: UpstreamErrorKind) -> StatusCode {
+    match kind {
+        UpstreamErrorKind::NoEndpoints | UpstreamErrorKind::Overloaded => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        UpstreamErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// A JSON error response: `{"error": code, "message": ..., "status": n, "request_id": ...}`.
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "error": code,
+        "message": message,
+        "status": status.as_u16(),
+        "request_id": request_id,
+    });
+    let mut bytes = body.to_string().into_bytes();
+    bytes.push(b'\n');
+    let mut resp = Response::new(ResponseBody::full(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}

@@ -1,0 +1,15 @@
+//! End-to-end tests: the gateway over real sockets, in front of upstreams started here and
+//! real servers (nginx, dnsmasq) started by the harness.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod admin;
+mod common;
+mod config_cli;
+mod connections;
+mod dns;
+mod errors;
+mod normalization;
+mod protocols;
+mod proxying;
+mod routing;
+mod tls;

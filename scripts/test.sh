@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Runs every test of sekisho. Installs the system packages the tests start as real servers
+# (nginx, dnsmasq, ...) when missing, non-interactively, then checks formatting and lints
+# and runs the whole suite. A missing tool is a failure, never a skip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# command:package pairs the test harness starts.
+pkgs=(
+  "nginx:nginx-light"
+  "dnsmasq:dnsmasq-base"
+)
+missing=()
+for pair in "${pkgs[@]}"; do
+  cmd=${pair%%:*}
+  pkg=${pair#*:}
+  if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then
+    missing+=("$pkg")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "test.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+for tool in cargo rustfmt cargo-clippy; do
+  command -v "$tool" >/dev/null 2>&1 || { echo "test.sh: $tool is required (rustup component)" >&2; exit 1; }
+done
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked "$@"
