@@ -34,10 +34,17 @@ fn strip_port(raw: &str) -> &str {
 /// The suffixes of `host` a wildcard route could be keyed by, longest first:
 /// `a.b.example.com` gives `.b.example.com`, `.example.com`, `.com`. A suffix is
 /// never the whole host, so `*.example.com` does not match `example.com`.
-pub(crate) fn wildcard_suffixes(host: &str) -> impl Iterator<Item = &str> {
-    host.char_indices()
-        .filter(|&(i, c)| c == '.' && i > 0)
-        .filter_map(move |(i, _)| host.get(i..))
+///
+/// Only suffixes of at most `max_len` bytes are produced, so a host of many
+/// labels costs no more than the longest configured wildcard allows.
+pub(crate) fn wildcard_suffixes(host: &str, max_len: usize) -> impl Iterator<Item = &str> {
+    let start = host.len().saturating_sub(max_len).max(1);
+    let tail = host.as_bytes().get(start..).unwrap_or_default();
+    // '.' is ASCII, so every position found is a char boundary.
+    tail.iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'.')
+        .filter_map(move |(i, _)| host.get(start + i..))
 }
 
 #[cfg(test)]
@@ -76,9 +83,16 @@ mod tests {
 
     #[test]
     fn suffixes_longest_first() {
-        let got: Vec<_> = wildcard_suffixes("a.b.example.com").collect();
+        let got: Vec<_> = wildcard_suffixes("a.b.example.com", 255).collect();
         assert_eq!(got, [".b.example.com", ".example.com", ".com"]);
-        assert_eq!(wildcard_suffixes(".com").count(), 0);
-        assert_eq!(wildcard_suffixes("localhost").count(), 0);
+        let got: Vec<_> = wildcard_suffixes("a.b.example.com", 12).collect();
+        assert_eq!(got, [".example.com", ".com"]);
+        assert_eq!(wildcard_suffixes(".com", 255).count(), 0);
+        assert_eq!(wildcard_suffixes("localhost", 255).count(), 0);
+        assert_eq!(
+            wildcard_suffixes("ü.é.com", 255).collect::<Vec<_>>(),
+            [".é.com", ".com"]
+        );
+        assert_eq!(wildcard_suffixes("a.com", 0).count(), 0);
     }
 }

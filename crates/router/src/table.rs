@@ -70,6 +70,7 @@ impl<T> RouterBuilder<T> {
             routes: Vec::with_capacity(self.routes.len()),
             exact_hosts: HashMap::new(),
             wildcard_hosts: HashMap::new(),
+            wildcard_lens: Vec::new(),
             any_host: PathTable::default(),
         };
         let mut errors = Vec::new();
@@ -141,6 +142,8 @@ pub struct Router<T> {
     exact_hosts: HashMap<Box<str>, PathTable>,
     /// Keyed by suffix with its leading dot: `.example.com`.
     wildcard_hosts: HashMap<Box<str>, PathTable>,
+    /// `wildcard_lens[n]`: some wildcard suffix is `n` bytes long.
+    wildcard_lens: Vec<bool>,
     any_host: PathTable,
 }
 
@@ -193,7 +196,14 @@ impl<T> Router<T> {
             .get(&*host)
             .and_then(|table| table.find(path, &mut pick));
         if hit.is_none() && !self.wildcard_hosts.is_empty() {
-            hit = wildcard_suffixes(&host)
+            // Hash only suffixes as long as some configured one: a host of many
+            // labels must not cost a probe per label.
+            hit = wildcard_suffixes(&host, self.wildcard_lens.len().saturating_sub(1))
+                .filter(|suffix| {
+                    self.wildcard_lens
+                        .get(suffix.len())
+                        .is_some_and(|&known| known)
+                })
                 .filter_map(|suffix| self.wildcard_hosts.get(suffix))
                 .find_map(|table| table.find(path, &mut pick));
         }
@@ -258,6 +268,12 @@ impl<T> Router<T> {
                     return Err(bad_host(
                         "a wildcard is a suffix like '.example.com' or '*.example.com'",
                     ));
+                }
+                if self.wildcard_lens.len() <= suffix.len() {
+                    self.wildcard_lens.resize(suffix.len() + 1, false);
+                }
+                if let Some(known) = self.wildcard_lens.get_mut(suffix.len()) {
+                    *known = true;
                 }
                 self.wildcard_hosts.entry(suffix.into()).or_default()
             }

@@ -104,6 +104,8 @@ fn host_tiers_exact_then_longest_wildcard_then_any() {
     );
     assert_eq!(get(&r, "other.org", "/x"), Some(0));
     assert_eq!(get(&r, "", "/x"), Some(0));
+    let many_labels = format!("{}b.example.com", "a.".repeat(2000));
+    assert_eq!(get(&r, &many_labels, "/x"), Some(3));
 }
 
 #[test]
