@@ -95,3 +95,29 @@ pub(crate) const POOL: &[&str] = &[
     "max_pending",
     "pending_timeout",
 ];
+
+/// Every section's keys, by name (for documentation checks).
+#[cfg(test)]
+pub(crate) const ALL: &[(&str, &[&str])] = &[
+    ("root", ROOT),
+    ("admin", ADMIN),
+    ("access_log", ACCESS_LOG),
+    ("dns", DNS),
+    ("listener", LISTENER),
+    ("listener tls", LISTENER_TLS),
+    ("cert", CERT_KEY),
+    ("limits", LISTENER_LIMITS),
+    ("route", ROUTE),
+    ("match", MATCH),
+    ("header match", HEADER_MATCH),
+    ("split target", SPLIT_TARGET),
+    ("direct_response", DIRECT_RESPONSE),
+    ("redirect", REDIRECT),
+    ("rewrite", REWRITE),
+    ("header ops", HEADER_OPS),
+    ("buffer_request", BUFFER_REQUEST),
+    ("cluster", CLUSTER),
+    ("endpoint", ENDPOINT),
+    ("upstream tls", UPSTREAM_TLS),
+    ("pool", POOL),
+];

@@ -16,7 +16,7 @@ mod model;
 mod path;
 mod schema;
 mod syntax;
-pub mod units;
+mod units;
 mod validate;
 mod yaml;
 
@@ -25,6 +25,7 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrors};
 pub use model::*;
 pub use schema::json_schema;
+pub use units::{format_duration, format_size, parse_duration, parse_size, UnitError};
 
 /// Parses and validates a config from YAML text. Relative file paths in it (certificates,
 /// keys, CAs, the access log file) are resolved against `base_dir`; `${VAR}` references

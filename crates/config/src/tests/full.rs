@@ -233,3 +233,23 @@ fn effective_json_reparses_to_the_same_config() {
     assert_eq!(again.clusters.len(), c.clusters.len());
     assert_eq!(again.dns, c.dns);
 }
+
+#[test]
+fn reference_docs_name_every_key_and_show_the_full_example() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/config.md");
+    let Ok(doc) = std::fs::read_to_string(&path) else {
+        return; // packaged crate without the workspace docs
+    };
+    for (section, keys) in crate::keys::ALL {
+        for key in *keys {
+            assert!(
+                doc.contains(&format!("`{key}`")),
+                "docs/config.md lacks `{key}` ({section})"
+            );
+        }
+    }
+    assert!(
+        doc.contains(FULL),
+        "docs/config.md's example differs from testdata/full.yaml"
+    );
+}
