@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use super::json::{write_display, write_secs, write_str, write_time, write_u64};
+use super::json::{write_addr, write_secs, write_str, write_time, write_u64};
 
 /// One finished request, borrowed from the request's own state.
 ///
@@ -48,7 +48,7 @@ impl AccessLogEntry<'_> {
         out.extend_from_slice(b"{\"time\":");
         write_time(out, self.time);
         out.extend_from_slice(b",\"remote_addr\":");
-        write_display(out, self.remote_addr);
+        write_addr(out, self.remote_addr);
         out.extend_from_slice(b",\"method\":");
         write_str(out, self.method);
         out.extend_from_slice(b",\"uri\":");
@@ -74,7 +74,7 @@ impl AccessLogEntry<'_> {
         write_str(out, self.cluster);
         out.extend_from_slice(b",\"upstream_addr\":");
         match self.upstream_addr {
-            Some(a) => write_display(out, a),
+            Some(a) => write_addr(out, a),
             None => out.extend_from_slice(b"null"),
         }
         out.extend_from_slice(b",\"upstream_time\":");

@@ -5,6 +5,7 @@
 
 use std::cell::Cell;
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -17,26 +18,18 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// copied as UTF-8 in runs.
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
+    out.reserve(b.len() + 2);
     out.push(b'"');
     let mut start = 0;
     let mut i = 0;
     while i < b.len() {
-        let c = b[i];
-        // How many input bytes the escape covers and which code point it is.
-        let esc: Option<(usize, u32)> = match c {
-            0x00..=0x1f | b'"' | b'\\' | 0x7f => Some((1, u32::from(c))),
-            0xc2 => match b.get(i + 1) {
-                Some(&n @ 0x80..=0x9f) => Some((2, u32::from(n))),
-                _ => None,
-            },
-            0xe2 => match (b.get(i + 1), b.get(i + 2)) {
-                (Some(0x80), Some(0xa8)) => Some((3, 0x2028)),
-                (Some(0x80), Some(0xa9)) => Some((3, 0x2029)),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some((len, cp)) = esc else {
+        // One table load per byte in the common case; only flagged lead
+        // bytes need the closer look below.
+        if !NEEDS_CHECK[usize::from(b[i])] {
+            i += 1;
+            continue;
+        }
+        let Some((len, cp)) = escape_at(b, i) else {
             i += 1;
             continue;
         };
@@ -60,6 +53,64 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
         start = i;
     }
     out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+/// Bytes that are, or may start, a sequence to escape.
+static NEEDS_CHECK: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t[0x7f] = true;
+    t[0xc2] = true; // U+0080..U+009F
+    t[0xe2] = true; // U+2028, U+2029
+    t
+};
+
+/// The escape starting at `b[i]`: bytes covered and code point.
+fn escape_at(b: &[u8], i: usize) -> Option<(usize, u32)> {
+    let c = *b.get(i)?;
+    match c {
+        0x00..=0x1f | b'"' | b'\\' | 0x7f => Some((1, u32::from(c))),
+        0xc2 => match b.get(i + 1) {
+            Some(&n @ 0x80..=0x9f) => Some((2, u32::from(n))),
+            _ => None,
+        },
+        0xe2 => match (b.get(i + 1), b.get(i + 2)) {
+            (Some(0x80), Some(0xa8)) => Some((3, 0x2028)),
+            (Some(0x80), Some(0xa9)) => Some((3, 0x2029)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Writes a socket address as a JSON string; IPv4 by hand (the common case,
+/// and `fmt` machinery costs more than the rest of the line), IPv6 via
+/// `Display` (no allocation either way).
+pub(crate) fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    out.push(b'"');
+    match addr {
+        SocketAddr::V4(a) => {
+            let [o1, o2, o3, o4] = a.ip().octets();
+            write_u64(out, u64::from(o1));
+            for o in [o2, o3, o4] {
+                out.push(b'.');
+                write_u64(out, u64::from(o));
+            }
+            out.push(b':');
+            write_u64(out, u64::from(a.port()));
+        }
+        SocketAddr::V6(a) => {
+            // Writing into a Vec cannot fail.
+            let _ = write!(out, "{a}");
+        }
+    }
     out.push(b'"');
 }
 
@@ -87,14 +138,6 @@ pub(crate) fn write_secs(out: &mut Vec<u8>, d: Duration) {
     for div in [100_000, 10_000, 1_000, 100, 10, 1] {
         out.push(b'0' + ((micros / div) % 10) as u8);
     }
-}
-
-/// Writes anything `Display` (socket addresses); no allocation.
-pub(crate) fn write_display(out: &mut Vec<u8>, v: impl std::fmt::Display) {
-    out.push(b'"');
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "{v}");
-    out.push(b'"');
 }
 
 /// The largest time `YYYY` can show: 9999-12-31T23:59:59Z.
@@ -211,6 +254,18 @@ mod tests {
             let out = s(|o| write_str(o, input));
             let back: String = serde_json::from_str(&out).unwrap();
             assert_eq!(back, input);
+        }
+    }
+
+    #[test]
+    fn addresses() {
+        for a in [
+            "127.0.0.1:8080",
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "[::1]:9102",
+        ] {
+            assert_eq!(s(|o| write_addr(o, a.parse().unwrap())), format!("\"{a}\""));
         }
     }
 
