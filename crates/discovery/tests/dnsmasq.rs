@@ -183,6 +183,44 @@ async fn stopped_server_keeps_serving_the_last_answer() {
 }
 
 #[tokio::test]
+async fn name_removed_from_dns_keeps_serving_the_last_answer() {
+    let dns = Dnsmasq::start(&[("gone.test", ip(2)), ("other.test", ip(4))], 1);
+    let cache = DnsCache::new(DnsConfig {
+        max_ttl: Duration::from_secs(1),
+        ..config(dns.addr())
+    })
+    .expect("cache");
+    cache.resolve("gone.test").await.expect("resolves");
+
+    // NXDOMAIN on refresh: a flapping DNS must not take the cluster down.
+    dns.set_hosts(&[("other.test", ip(4))]);
+    let start = Instant::now();
+    loop {
+        let got = cache.resolve("gone.test").await.expect("last answer kept");
+        assert_eq!(&got[..], &[ip(2)]);
+        let entry = &cache.entries()[0];
+        if entry
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("not found"))
+        {
+            break;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "NXDOMAIN never recorded: {entry:?}"
+        );
+        tokio::time::sleep(POLL).await;
+    }
+    assert!(cache.stats().lookup_failures >= 1);
+
+    // And once the name is back, the new answer replaces the stale one.
+    dns.set_hosts(&[("gone.test", ip(3))]);
+    until_answer(&cache, "gone.test", ip(3)).await;
+    assert_eq!(cache.entries()[0].last_error, None);
+}
+
+#[tokio::test]
 async fn unknown_name_is_an_error_naming_the_host_and_cached_briefly() {
     let dns = Dnsmasq::start(&[("api.test", ip(2))], 60);
     let cache = DnsCache::new(config(dns.addr())).expect("cache");
@@ -235,7 +273,8 @@ async fn silent_server_times_out_within_the_bound() {
         took >= timeout - Duration::from_millis(50),
         "gave up early: {took:?}"
     );
-    assert!(took < timeout + Duration::from_millis(400), "took {took:?}");
+    // Generous: 2 shared cores; the point is the bound, not the default 5 s.
+    assert!(took < timeout + Duration::from_millis(700), "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
