@@ -813,6 +813,31 @@ def run(args, targets: list[str], tmp: Path) -> int:
             time.sleep(args.pause)
 
     finished = _dt.datetime.now(_dt.timezone.utc)
+    extras: dict = {}
+    if "sekisho-full" in objs and objs["sekisho-full"].proc:
+        # did the access log really get written, and did the gateway drop lines?
+        alog = tmp / "sekisho-full-access.log"
+        time.sleep(1.0)  # the writer thread batches
+        try:
+            with open(alog, "rb") as fh:
+                n_lines = sum(1 for _ in fh)
+            extras["sekisho_full_access_log"] = {"lines": n_lines, "bytes": alog.stat().st_size,
+                                                 "requests_sent": sum(r.get("requests", 0) for r in runs if r["target"] == "sekisho-full") + 2}
+            with open(alog, errors="replace") as fh:
+                extras["sekisho_full_access_log"]["first_line"] = fh.readline().strip()[:600]
+        except OSError as e:
+            extras["sekisho_full_access_log"] = {"error": str(e)}
+        m = re.search(r'admin: \{ listen: "127\.0\.0\.1:(\d+)"', objs["sekisho-full"].config or "")
+        if m:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", int(m.group(1)), timeout=5)
+                c.request("GET", "/metrics")
+                body = c.getresponse().read().decode(errors="replace")
+                c.close()
+                extras["sekisho_full_metrics_drop_lines"] = [l for l in body.splitlines()
+                                                             if "drop" in l.lower() and not l.startswith("#")][:20]
+            except (OSError, http.client.HTTPException) as e:
+                extras["sekisho_full_metrics_drop_lines"] = [f"<{e}>"]
     for t in objs.values():
         if t.proc and t.proc.poll() is not None and not t.dead:
             t.dead = f"process exited with {t.proc.returncode}"
@@ -829,6 +854,7 @@ def run(args, targets: list[str], tmp: Path) -> int:
                         "log_tail": tail(t.log_path, 30) if t.log_path else ""} for n, t in objs.items()},
         "commands": COMMANDS,
         "runs": runs,
+        "extras": extras,
     }
     result["summary"] = summarize(result, targets)
     out = Path(args.out)
@@ -1000,11 +1026,27 @@ def render_md(res: dict) -> str:
         san = d["sanity"]
         st = "ok" if san.get("ok") else (san.get("error") or d["failure"] or "–")
         st = st.splitlines()[0] if st else st
-        ratio = f"{sm['origin_requests']:,} / {sm['requests']:,}"
+        diff = sm["origin_requests"] - sm["requests"]
+        verdict = "ok" if 0 <= diff <= res["params"]["connections"] * max(sm["runs"], 1) else "**MISMATCH**"
+        ratio = f"{sm['origin_requests']:,} / {sm['requests']:,} ({verdict})"
         L.append(f"| {t} | {st} | {', '.join(d['thread_cpus']) or '–'} | {ratio} | {mr(sm['origin_new_conns'], 0)} |")
     L.append(f"\nOrigin threads pinned to CPUs: {', '.join(res['origin']['thread_cpus'])}. "
+             "The origin may see up to one request per connection more than wrk counts (requests in flight "
+             "when wrk stops); fewer would mean answers that did not come from the origin. "
              "\"New origin connections\" counts connections the origin accepted during a run: near 0 for a proxy "
              "that pools keep-alive connections (the warm-up opened them), the wrk connection count for `direct`.\n")
+    ex = res.get("extras") or {}
+    if "sekisho_full_access_log" in ex:
+        a = ex["sekisho_full_access_log"]
+        if "error" in a:
+            L.append(f"sekisho-full access log: **not readable**: {a['error']}\n")
+        else:
+            L.append(f"sekisho-full access log: {a['lines']:,} lines ({a['bytes']:,} bytes) for about "
+                     f"{a['requests_sent']:,} requests sent (wrk counts completed requests only). First line:\n")
+            L.append("```json\n" + a.get("first_line", "") + "\n```\n")
+    if ex.get("sekisho_full_metrics_drop_lines"):
+        L.append("sekisho-full `/metrics`, lines about drops at the end: " +
+                 "; ".join(f"`{l}`" for l in ex["sekisho_full_metrics_drop_lines"]) + "\n")
     L.append("Response headers seen through each target (sanity request):\n")
     for t, d in res["targets"].items():
         if d["sanity"].get("headers"):
