@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod hash;
 mod host;
 pub mod normalize;
 mod params;

@@ -27,10 +27,10 @@
 //! has uppercase letters or a template captures more than four parameters.
 
 use std::cmp::Reverse;
-use std::collections::HashMap;
 
 use http::{HeaderMap, Method};
 
+use crate::hash::FastMap;
 use crate::host::{normalize_host, wildcard_suffixes};
 use crate::normalize::normalize_path;
 use crate::params::{Captures, Params};
@@ -68,8 +68,8 @@ impl<T> RouterBuilder<T> {
     pub fn build(self) -> Result<Router<T>, Vec<BuildError>> {
         let mut router = Router {
             routes: Vec::with_capacity(self.routes.len()),
-            exact_hosts: HashMap::new(),
-            wildcard_hosts: HashMap::new(),
+            exact_hosts: FastMap::default(),
+            wildcard_hosts: FastMap::default(),
             wildcard_lens: Vec::new(),
             any_host: PathTable::default(),
         };
@@ -139,9 +139,9 @@ pub struct RouteMatch<'r, 'p, T> {
 #[derive(Debug)]
 pub struct Router<T> {
     routes: Vec<Entry<T>>,
-    exact_hosts: HashMap<Box<str>, PathTable>,
+    exact_hosts: FastMap<Box<str>, PathTable>,
     /// Keyed by suffix with its leading dot: `.example.com`.
-    wildcard_hosts: HashMap<Box<str>, PathTable>,
+    wildcard_hosts: FastMap<Box<str>, PathTable>,
     /// `wildcard_lens[n]`: some wildcard suffix is `n` bytes long.
     wildcard_lens: Vec<bool>,
     any_host: PathTable,
@@ -348,7 +348,7 @@ fn check_normalized(path: &str) -> Result<(), String> {
 /// The routes of one host tier entry.
 #[derive(Debug, Default)]
 struct PathTable {
-    exact: HashMap<Box<str>, Vec<usize>>,
+    exact: FastMap<Box<str>, Vec<usize>>,
     templates: SegNode,
     prefixes: PrefixNode,
     has_templates: bool,
