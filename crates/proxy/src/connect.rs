@@ -161,6 +161,8 @@ impl Connector {
     }
 }
 
+// Lives for one dial and is moved straight into the connection task; boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 enum Handshake {
     H1(H1Sender, http1::Connection<TokioIo<Io>, UpstreamBody>),
     H2(

@@ -113,7 +113,7 @@ async fn pending_timeout_is_honoured() {
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
-    let err = cluster.send(get("/")).await.err().expect("must time out");
+    let err = cluster.send(get("/")).await.expect_err("must time out");
     let waited = started.elapsed();
     assert!(matches!(err, UpstreamError::PendingTimeout { .. }), "{err}");
     assert!(
@@ -208,7 +208,7 @@ async fn dead_endpoint_is_connect_failed_with_its_address() {
         Arc::new(NoResolver),
     )
     .expect("cluster");
-    let err = cluster.send(get("/")).await.err().expect("must fail");
+    let err = cluster.send(get("/")).await.expect_err("must fail");
     match &err {
         UpstreamError::ConnectFailed { addr: a, .. } => assert_eq!(*a, addr),
         other => panic!("expected ConnectFailed, got {other}"),
@@ -223,4 +223,55 @@ async fn dead_endpoint_is_connect_failed_with_its_address() {
         (ep.active_connections, ep.connecting, ep.in_flight),
         (0, 0, 0)
     );
+}
+
+#[tokio::test]
+async fn upgraded_connection_is_a_tunnel_and_leaves_the_pool() {
+    let srv = server(
+        Serve::H1,
+        handler(|mut req: http::Request<hyper::body::Incoming>| async move {
+            let on_upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(up) = on_upgrade.await {
+                    let mut io = hyper_util::rt::TokioIo::new(up);
+                    let mut buf = [0u8; 4];
+                    if io.read_exact(&mut buf).await.is_ok() {
+                        let _ = io.write_all(&buf).await;
+                    }
+                }
+            });
+            Response::builder()
+                .status(http::StatusCode::SWITCHING_PROTOCOLS)
+                .header(http::header::CONNECTION, "upgrade")
+                .header(http::header::UPGRADE, "echo")
+                .body(text(""))
+                .expect("response")
+        }),
+    )
+    .await;
+    let cluster = Cluster::new(
+        &cluster(vec![endpoint(srv.addr, 1)], Protocol::Http1),
+        Arc::new(NoResolver),
+    )
+    .expect("cluster");
+    let mut req = get("/ws");
+    req.headers_mut()
+        .insert(http::header::CONNECTION, "upgrade".parse().expect("value"));
+    req.headers_mut()
+        .insert(http::header::UPGRADE, "echo".parse().expect("value"));
+    let resp = cluster.send(req).await.expect("send");
+    assert_eq!(
+        resp.response.status(),
+        http::StatusCode::SWITCHING_PROTOCOLS
+    );
+    let upgraded = hyper::upgrade::on(resp.response).await.expect("upgrade");
+    let mut io = hyper_util::rt::TokioIo::new(upgraded);
+    io.write_all(b"ping").await.expect("write");
+    let mut buf = [0u8; 4];
+    io.read_exact(&mut buf).await.expect("read");
+    assert_eq!(&buf, b"ping");
+    // The tunnel is not a pooled connection: the next request dials a new one.
+    let resp = cluster.send(get("/")).await.expect("send");
+    body_string(resp.response).await;
+    assert_eq!(srv.counts.accepted(), 2);
 }

@@ -174,7 +174,7 @@ async fn wrong_server_name_is_a_tls_error() {
         Arc::new(NoResolver),
     )
     .expect("cluster");
-    let err = cluster.send(get("/")).await.err().expect("must fail");
+    let err = cluster.send(get("/")).await.expect_err("must fail");
     assert_eq!(err.kind(), UpstreamErrorKind::Tls, "{err}");
     assert!(err.is_retryable());
 }
