@@ -59,7 +59,7 @@ pub(crate) type Captures<'p> = InlineList<&'p str>;
 /// four pairs are stored inline, so matching allocates nothing in the usual case.
 /// A catch-all's value is the rest of the path without its leading `/` (it may be
 /// empty, e.g. `/static/` against `/static/{*file}`).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Params<'r, 'p> {
     pairs: InlineList<(&'r str, &'p str)>,
 }
@@ -97,6 +97,12 @@ impl<'r, 'p> Params<'r, 'p> {
     /// True when the route captured no parameter.
     pub fn is_empty(&self) -> bool {
         self.pairs.len() == 0
+    }
+}
+
+impl std::fmt::Debug for Params<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
     }
 }
 
@@ -144,5 +150,7 @@ mod tests {
         assert_eq!(p.get("e"), Some("5"));
         assert_eq!(p.get("z"), None);
         assert!(Params::default().is_empty());
+        let two = Params::from_captures(names.get(..2).unwrap_or_default(), &caps);
+        assert_eq!(format!("{two:?}"), r#"{"a": "1", "b": "2"}"#);
     }
 }
