@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
+use sekisho_proxy::InFlightGuard;
 use sekisho_telemetry::access_log::AccessLogEntry;
 use sekisho_telemetry::metrics::RequestMetrics;
 
@@ -39,11 +40,13 @@ pub struct RequestLog {
     metrics: Option<Arc<RequestMetrics>>,
     upstream_addr: Option<SocketAddr>,
     upstream_time: Option<Duration>,
-    error: Option<&'static str>,
     status: u16,
     response_bytes: u64,
     /// Ends the connection's "busy" state when the record is written and dropped.
     _in_flight: InFlight,
+    /// Counts the request against its upstream endpoint (least-request balancing) until
+    /// the response body is done.
+    upstream_in_flight: Option<InFlightGuard>,
 }
 
 impl RequestLog {
@@ -67,11 +70,11 @@ impl RequestLog {
             remote: conn.remote,
             method: req.method().clone(),
             uri: req.uri().clone(),
-            host: req
-                .headers()
-                .get(http::header::HOST)
-                .cloned()
-                .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())),
+            host: req.headers().get(http::header::HOST).cloned().or_else(|| {
+                req.uri()
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            }),
             user_agent: req.headers().get(http::header::USER_AGENT).cloned(),
             request_id,
             request_bytes,
@@ -80,10 +83,10 @@ impl RequestLog {
             metrics: None,
             upstream_addr: None,
             upstream_time: None,
-            error: None,
             status: 0,
             response_bytes: 0,
             _in_flight: conn.activity.begin(),
+            upstream_in_flight: None,
         }
     }
 
@@ -94,7 +97,12 @@ impl RequestLog {
             .as_ref()
             .or(self.route.as_ref().map(|r| &r.local_metrics))
             .unwrap_or(&self.shared.unrouted_metrics);
-        metrics.record(self.status, latency, self.request_bytes, self.response_bytes);
+        metrics.record(
+            self.status,
+            latency,
+            self.request_bytes,
+            self.response_bytes,
+        );
         if let Some(log) = &self.shared.access_log {
             let uri = self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             log.log(&AccessLogEntry {
@@ -103,7 +111,8 @@ impl RequestLog {
                 uri,
                 status: self.status,
                 size: self.response_bytes,
-                ua: header_str(self.user_agent.as_ref()),
+                time: std::time::SystemTime::now(),
+                ua: self.user_agent.as_ref().and_then(|v| v.to_str().ok()),
                 ptime: latency,
                 host: header_str(self.host.as_ref()),
                 request_id: header_str(Some(&self.request_id)),
@@ -111,7 +120,6 @@ impl RequestLog {
                 cluster: self.cluster.as_deref().unwrap_or(""),
                 upstream_addr: self.upstream_addr,
                 upstream_time: self.upstream_time,
-                error: self.error,
             });
         }
     }
@@ -150,19 +158,17 @@ impl LogGuard {
         });
     }
 
-    /// The upstream address that answered.
-    pub fn set_upstream_addr(&mut self, addr: SocketAddr) {
-        self.with(|l| l.upstream_addr = Some(addr));
+    /// The upstream address that answered, and its in-flight mark, held until the body ends.
+    pub fn set_upstream(&mut self, addr: SocketAddr, in_flight: InFlightGuard) {
+        self.with(|l| {
+            l.upstream_addr = Some(addr);
+            l.upstream_in_flight = Some(in_flight);
+        });
     }
 
     /// Time from sending to the upstream until its response head arrived (or it failed).
     pub fn set_upstream_time(&mut self, d: Duration) {
         self.with(|l| l.upstream_time = Some(d));
-    }
-
-    /// The gateway answered with an error of this code.
-    pub fn set_error(&mut self, code: &'static str) {
-        self.with(|l| l.error = Some(code));
     }
 
     /// Hands the record to the response body, which writes it when the body ends.
@@ -231,12 +237,7 @@ impl Body for LoggedBody {
                     this.done();
                 }
             }
-            Poll::Ready(Some(Err(_))) => {
-                if let Some(log) = this.log.as_deref_mut() {
-                    log.error = Some("upstream_body_error");
-                }
-                this.done();
-            }
+            Poll::Ready(Some(Err(_))) => this.done(),
             Poll::Ready(None) => this.done(),
             Poll::Pending => {}
         }

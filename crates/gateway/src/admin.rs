@@ -3,7 +3,6 @@
 //! Kept apart from client listeners so it can be bound to a private address and never
 //! competes with client traffic for connection limits.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -39,7 +38,9 @@ pub async fn serve(socket: TcpListener, shared: Arc<Shared>, mut shutdown: watch
                 let shared = shared.clone();
                 async move { Ok::<_, std::convert::Infallible>(route(&shared, &req)) }
             });
-            let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }
@@ -79,8 +80,10 @@ fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut resp = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
@@ -88,8 +91,10 @@ fn json(value: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut body = serde_json::to_vec_pretty(value).unwrap_or_default();
     body.push(b'\n');
     let mut resp = Response::new(Full::new(Bytes::from(body)));
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -108,11 +113,12 @@ fn clusters_json(shared: &Shared) -> serde_json::Value {
                     "address": e.address.to_string(),
                     "host": e.host,
                     "weight": e.weight,
-                    "active_connections": e.active,
-                    "idle_connections": e.idle,
+                    "active_connections": e.active_connections,
+                    "idle_connections": e.idle_connections,
+                    "connecting": e.connecting,
                     "pending_requests": e.pending,
                     "in_flight_requests": e.in_flight,
-                    "connections_opened_total": e.opened_total,
+                    "connections_opened_total": e.connections_opened_total,
                     "connect_failures_total": e.connect_failures_total,
                 })).collect::<Vec<_>>(),
             })
@@ -126,7 +132,10 @@ fn clusters_json(shared: &Shared) -> serde_json::Value {
             serde_json::json!({
                 "host": e.host,
                 "addresses": e.addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-                "ttl_left_seconds": e.ttl_left_secs,
+                "ttl_seconds": e.ttl.as_secs_f64(),
+                "ttl_left_ms": e.ttl_left_ms,
+                "refreshing": e.refreshing,
+                "failures": e.failures,
                 "last_error": e.last_error,
             })
         })
@@ -137,27 +146,86 @@ fn clusters_json(shared: &Shared) -> serde_json::Value {
 fn render_metrics(shared: &Shared, out: &mut String) {
     shared.registry.render(out);
     let plan = shared.plan.load();
-    let mut w = MetricWriter::new(out);
+    let mut w = MetricWriter::new();
     for (name, cluster) in plan.clusters.iter() {
         let snap = cluster.snapshot();
         for e in &snap.endpoints {
             let addr = e.address.to_string();
             let labels = [("cluster", name.as_str()), ("endpoint", addr.as_str())];
-            w.gauge("sekisho_upstream_connections_active", "Upstream connections in use.", &labels, e.active as f64);
-            w.gauge("sekisho_upstream_connections_idle", "Idle pooled upstream connections.", &labels, e.idle as f64);
-            w.gauge("sekisho_upstream_pending_requests", "Requests waiting for an upstream connection.", &labels, e.pending as f64);
-            w.gauge("sekisho_upstream_requests_in_flight", "Requests in flight to the endpoint.", &labels, e.in_flight as f64);
-            w.counter("sekisho_upstream_connections_opened_total", "Upstream connections opened.", &labels, e.opened_total as f64);
-            w.counter("sekisho_upstream_connect_failures_total", "Failed upstream connection attempts.", &labels, e.connect_failures_total as f64);
+            w.gauge(
+                "sekisho_upstream_connections_active",
+                "Upstream connections in use.",
+                &labels,
+                e.active_connections as f64,
+            );
+            w.gauge(
+                "sekisho_upstream_connections_idle",
+                "Idle pooled upstream connections.",
+                &labels,
+                e.idle_connections as f64,
+            );
+            w.gauge(
+                "sekisho_upstream_pending_requests",
+                "Requests waiting for an upstream connection.",
+                &labels,
+                e.pending as f64,
+            );
+            w.gauge(
+                "sekisho_upstream_requests_in_flight",
+                "Requests in flight to the endpoint.",
+                &labels,
+                e.in_flight as f64,
+            );
+            w.counter(
+                "sekisho_upstream_connections_opened_total",
+                "Upstream connections opened.",
+                &labels,
+                e.connections_opened_total,
+            );
+            w.counter(
+                "sekisho_upstream_connect_failures_total",
+                "Failed upstream connection attempts.",
+                &labels,
+                e.connect_failures_total,
+            );
         }
     }
     let dns = shared.dns.stats();
-    w.counter("sekisho_dns_cache_hits_total", "DNS answers served from the cache.", &[], dns.hits as f64);
-    w.counter("sekisho_dns_cache_misses_total", "DNS cache misses (lookups on the request path).", &[], dns.misses as f64);
-    w.counter("sekisho_dns_stale_served_total", "Expired DNS answers served because refresh failed.", &[], dns.stale_served as f64);
-    w.counter("sekisho_dns_lookups_total", "DNS lookups sent to the resolver.", &[], dns.lookups as f64);
-    w.counter("sekisho_dns_lookup_failures_total", "DNS lookups that failed or timed out.", &[], dns.lookup_failures as f64);
-    w.gauge("sekisho_dns_cache_entries", "Names in the DNS cache.", &[], dns.entries as f64);
-    w.finish();
-    let _ = writeln!(out);
+    w.counter(
+        "sekisho_dns_cache_hits_total",
+        "DNS answers served from the cache.",
+        &[],
+        dns.hits,
+    );
+    w.counter(
+        "sekisho_dns_cache_misses_total",
+        "DNS cache misses (lookups on the request path).",
+        &[],
+        dns.misses,
+    );
+    w.counter(
+        "sekisho_dns_stale_served_total",
+        "Expired DNS answers served because refresh failed.",
+        &[],
+        dns.stale_served,
+    );
+    w.counter(
+        "sekisho_dns_lookups_total",
+        "DNS lookups sent to the resolver.",
+        &[],
+        dns.lookups,
+    );
+    w.counter(
+        "sekisho_dns_lookup_failures_total",
+        "DNS lookups that failed or timed out.",
+        &[],
+        dns.lookup_failures,
+    );
+    w.gauge(
+        "sekisho_dns_cache_entries",
+        "Names in the DNS cache.",
+        &[],
+        dns.entries as f64,
+    );
+    w.finish(out);
 }

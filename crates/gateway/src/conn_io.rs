@@ -10,6 +10,7 @@
 //! would also cut idle connections at the header deadline; this wrapper keeps the two apart.
 //! The service marks requests in flight through [`Activity`].
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -70,7 +71,12 @@ pub struct TimedIo<T> {
 
 impl<T> TimedIo<T> {
     /// Wraps a fresh connection: it starts idle (nothing received yet).
-    pub fn new(inner: T, activity: Arc<Activity>, idle_timeout: Duration, header_timeout: Duration) -> Self {
+    pub fn new(
+        inner: T,
+        activity: Arc<Activity>,
+        idle_timeout: Duration,
+        header_timeout: Duration,
+    ) -> Self {
         // A new connection must send its first head within the header timeout.
         let first = idle_timeout.min(header_timeout);
         TimedIo {
@@ -93,7 +99,9 @@ impl<T> TimedIo<T> {
         } else if self.phase == Phase::Busy || finished != self.seen_finished {
             // A request just completed: the idle clock starts now.
             self.phase = Phase::Idle;
-            self.read_deadline.as_mut().reset(Instant::now() + self.idle_timeout);
+            self.read_deadline
+                .as_mut()
+                .reset(Instant::now() + self.idle_timeout);
         }
         self.seen_finished = finished;
     }
@@ -104,7 +112,11 @@ fn timed_out(what: &str) -> io::Error {
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         this.refresh_phase();
         let before = buf.filled().len();
@@ -112,14 +124,20 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Ok(())) => {
                 if this.phase == Phase::Idle && buf.filled().len() > before {
                     this.phase = Phase::Head;
-                    this.read_deadline.as_mut().reset(Instant::now() + this.header_timeout);
+                    this.read_deadline
+                        .as_mut()
+                        .reset(Instant::now() + this.header_timeout);
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 if this.phase != Phase::Busy && this.read_deadline.as_mut().poll(cx).is_ready() {
-                    let what = if this.phase == Phase::Idle { "idle" } else { "header read" };
+                    let what = if this.phase == Phase::Idle {
+                        "idle"
+                    } else {
+                        "header read"
+                    };
                     return Poll::Ready(Err(timed_out(what)));
                 }
                 Poll::Pending
@@ -129,7 +147,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> TimedIo<T> {
-    fn track_write<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+    fn track_write<R>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<R>>,
+    ) -> Poll<io::Result<R>> {
         match polled {
             Poll::Pending => {
                 let idle = self.idle_timeout;
@@ -150,7 +172,11 @@ impl<T: AsyncWrite + Unpin> TimedIo<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         self.track_write(cx, polled)
     }

@@ -2,6 +2,7 @@
 //!
 //! [`Gateway::start`] compiles a [`sekisho_config::Config`] into a plan (router, filters,
 //! clusters), binds the listeners and serves. See `pipeline` for a request's way through.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod access;
 mod admin;

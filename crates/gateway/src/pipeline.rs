@@ -18,6 +18,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use sekisho_proxy::UpstreamBody;
 use sekisho_router::normalize_path;
+use sekisho_telemetry::request_id::RequestId;
+use sekisho_telemetry::trace_context::propagate;
 
 use crate::access::{LogGuard, RequestLog};
 use crate::body::ResponseBody;
@@ -40,6 +42,7 @@ pub struct ConnInfo {
 
 static X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 static TRACEPARENT: header::HeaderName = header::HeaderName::from_static("traceparent");
+static TRACESTATE: header::HeaderName = header::HeaderName::from_static("tracestate");
 
 /// Serves one request. Never fails: errors become responses here.
 pub async fn handle(
@@ -48,18 +51,25 @@ pub async fn handle(
     mut req: Request<Incoming>,
 ) -> Result<Response<crate::access::LoggedBody>, std::convert::Infallible> {
     let start = Instant::now();
+    // A client's id is kept when it is sane, so one id follows the request across systems.
     let request_id = match req.headers().get(&X_REQUEST_ID) {
-        Some(v) if sekisho_telemetry::request_id::is_acceptable(v.as_bytes()) => v.clone(),
+        Some(v) if RequestId::from_client(v.as_bytes()).is_ok() => v.clone(),
         _ => {
             let id = sekisho_telemetry::request_id::new_request_id();
-            let v = HeaderValue::from_str(&id.to_string())
+            let v = HeaderValue::from_bytes(id.as_bytes())
                 .unwrap_or_else(|_| HeaderValue::from_static("-"));
             req.headers_mut().insert(X_REQUEST_ID.clone(), v.clone());
             v
         }
     };
     let plan = shared.plan.load_full();
-    let mut guard = LogGuard::new(RequestLog::start(&shared, &conn, &req, request_id.clone(), start));
+    let mut guard = LogGuard::new(RequestLog::start(
+        &shared,
+        &conn,
+        &req,
+        request_id.clone(),
+        start,
+    ));
     let result = proxy(&plan, &conn, req, &mut guard).await;
     let mut response = match result {
         Ok(resp) => resp,
@@ -67,12 +77,13 @@ pub async fn handle(
             if err.status().is_server_error() {
                 tracing::debug!(error = %err, "request failed");
             }
-            guard.set_error(err.code());
             err.to_response(request_id.to_str().unwrap_or("-"))
         }
     };
     if !response.headers().contains_key(&X_REQUEST_ID) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), request_id);
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), request_id);
     }
     Ok(guard.finish(response))
 }
@@ -100,14 +111,23 @@ async fn proxy(
         Action::Split(split) => split
             .pick(req.headers())
             .ok_or_else(|| GatewayError::Internal("split without targets".into()))?,
-        Action::Direct { status, body, content_type } => {
+        Action::Direct {
+            status,
+            body,
+            content_type,
+        } => {
             let mut resp = Response::new(ResponseBody::full(body.clone()));
             *resp.status_mut() = *status;
-            resp.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, content_type.clone());
             route.response_headers.apply(resp.headers_mut());
             return Ok(resp);
         }
-        Action::Redirect { status, location, preserve_path } => {
+        Action::Redirect {
+            status,
+            location,
+            preserve_path,
+        } => {
             let mut loc = location.clone();
             if *preserve_path {
                 let base = loc.trim_end_matches('/').len();
@@ -120,8 +140,9 @@ async fn proxy(
             }
             let mut resp = Response::new(ResponseBody::empty());
             *resp.status_mut() = *status;
-            let value = HeaderValue::from_str(&loc)
-                .map_err(|_| GatewayError::Internal("redirect location is not a valid header".into()))?;
+            let value = HeaderValue::from_str(&loc).map_err(|_| {
+                GatewayError::Internal("redirect location is not a valid header".into())
+            })?;
             resp.headers_mut().insert(header::LOCATION, value);
             route.response_headers.apply(resp.headers_mut());
             return Ok(resp);
@@ -163,11 +184,13 @@ async fn proxy(
         parts.headers.insert(header::HOST, host.clone());
     }
     set_forwarded(&mut parts.headers, conn.remote.ip(), conn.tls, Some(&host));
-    let traceparent = sekisho_telemetry::trace_context::next_hop(
-        parts.headers.get(&TRACEPARENT).map(|v| v.as_bytes()),
-    );
-    if let Ok(v) = HeaderValue::from_str(&traceparent) {
+    let hop = propagate(parts.headers.get(&TRACEPARENT).map(|v| v.as_bytes()), None);
+    if let Ok(v) = HeaderValue::from_bytes(hop.outgoing.encode().as_bytes()) {
         parts.headers.insert(TRACEPARENT.clone(), v);
+    }
+    if hop.incoming.is_none() {
+        // A restarted trace must not carry the old trace's vendor state.
+        parts.headers.remove(&TRACESTATE);
     }
     if !route.request_headers.is_empty() {
         route.request_headers.apply(&mut parts.headers);
@@ -175,7 +198,9 @@ async fn proxy(
 
     let body: UpstreamBody = match route.buffer_max {
         Some(limit) => buffer_body(&parts.headers, body, limit).await?,
-        None => body.map_err(|e| Box::new(e) as crate::BoxError).boxed_unsync(),
+        None => body
+            .map_err(|e| Box::new(e) as crate::BoxError)
+            .boxed_unsync(),
     };
     let upstream_req = Request::from_parts(parts, body);
 
@@ -187,7 +212,7 @@ async fn proxy(
         Ok(Err(e)) => return Err(GatewayError::Upstream(e)),
         Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
     };
-    log.set_upstream_addr(upstream.endpoint);
+    log.set_upstream(upstream.endpoint, upstream.in_flight);
     let mut resp = upstream.response;
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
@@ -241,7 +266,9 @@ async fn buffer_body(
     }
     let max = usize::try_from(limit).unwrap_or(usize::MAX);
     let collected = Limited::new(body, max).collect().await.map_err(|e| {
-        if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+        if e.downcast_ref::<http_body_util::LengthLimitError>()
+            .is_some()
+        {
             GatewayError::PayloadTooLarge { limit }
         } else {
             GatewayError::ClientBody(e.to_string())
@@ -258,4 +285,3 @@ async fn buffer_body(
         None => full.boxed_unsync(),
     })
 }
-

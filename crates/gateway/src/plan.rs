@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
-use sekisho_config::{ConfigError, ConfigErrors, Location, Route, RouteAction};
 use sekisho_config::Config;
+use sekisho_config::{ConfigError, ConfigErrors, Location, Route, RouteAction};
 use sekisho_discovery::DnsCache;
 use sekisho_proxy::Cluster;
-use sekisho_router::{BuildError, HeaderPredicate, HostMatch, PathMatch, RouteSpec, Router, RouterBuilder};
+use sekisho_router::{
+    BuildError, HeaderPredicate, HostMatch, PathMatch, RouteSpec, Router, RouterBuilder,
+};
 use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 
 use crate::headers::HeaderEdits;
@@ -104,7 +106,11 @@ impl SplitTargets {
     /// next slot of the schedule.
     pub fn pick(&self, headers: &http::HeaderMap) -> Option<&Target> {
         if let Some(forced) = headers.get(&self.override_header) {
-            if let Some(t) = self.targets.iter().find(|t| forced.as_bytes() == t.name.as_bytes()) {
+            if let Some(t) = self
+                .targets
+                .iter()
+                .find(|t| forced.as_bytes() == t.name.as_bytes())
+            {
                 return Some(t);
             }
         }
@@ -121,7 +127,10 @@ impl SplitTargets {
 fn smooth_schedule(weights: &[u32]) -> Vec<u16> {
     let total: u64 = weights.iter().map(|&w| u64::from(w)).sum();
     let scale = total.div_ceil(10_000).max(1);
-    let weights: Vec<i64> = weights.iter().map(|&w| (u64::from(w) / scale) as i64).collect();
+    let weights: Vec<i64> = weights
+        .iter()
+        .map(|&w| (u64::from(w) / scale) as i64)
+        .collect();
     let total: i64 = weights.iter().sum();
     let mut current = vec![0i64; weights.len()];
     let mut schedule = Vec::with_capacity(total as usize);
@@ -185,7 +194,11 @@ pub fn compile(
         }
     };
     match router {
-        Some(router) if errors.is_empty() => Ok(Plan { router, clusters, config }),
+        Some(router) if errors.is_empty() => Ok(Plan {
+            router,
+            clusters,
+            config,
+        }),
         _ => Err(ConfigErrors(errors)),
     }
 }
@@ -237,7 +250,11 @@ fn route_spec(route: &Route) -> RouteSpec {
         host,
         path,
         // Validated by the config loader; an unparsable one cannot appear here.
-        methods: m.methods.iter().filter_map(|s| Method::from_bytes(s.as_bytes()).ok()).collect(),
+        methods: m
+            .methods
+            .iter()
+            .filter_map(|s| Method::from_bytes(s.as_bytes()).ok())
+            .collect(),
         headers: m
             .headers
             .iter()
@@ -291,13 +308,15 @@ fn compile_route(
             })
         }
         RouteAction::Direct(d) => Action::Direct {
-            status: StatusCode::from_u16(d.status).map_err(|_| format!("invalid status {}", d.status))?,
+            status: StatusCode::from_u16(d.status)
+                .map_err(|_| format!("invalid status {}", d.status))?,
             body: Bytes::from(d.body.clone()),
             content_type: HeaderValue::from_str(&d.content_type)
                 .map_err(|_| format!("invalid content_type {:?}", d.content_type))?,
         },
         RouteAction::Redirect(r) => Action::Redirect {
-            status: StatusCode::from_u16(r.status).map_err(|_| format!("invalid status {}", r.status))?,
+            status: StatusCode::from_u16(r.status)
+                .map_err(|_| format!("invalid status {}", r.status))?,
             location: r.location.clone(),
             preserve_path: r.preserve_path,
         },

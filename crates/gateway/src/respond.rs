@@ -54,7 +54,7 @@ impl GatewayError {
             GatewayError::NoRoute => StatusCode::NOT_FOUND,
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::Upstream(e) => upstream_status(e.kind()),
+            GatewayError::Upstream(e) => e.kind().status(),
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,11 +70,14 @@ impl GatewayError {
             GatewayError::ClientBody(_) => "bad_request_body",
             GatewayError::UpstreamTimeout(_) => "upstream_timeout",
             GatewayError::Upstream(e) => match e.kind() {
-                UpstreamErrorKind::NoEndpoints => "no_healthy_endpoint",
+                UpstreamErrorKind::NoEndpoints => "no_endpoint",
                 UpstreamErrorKind::Overloaded => "upstream_overloaded",
                 UpstreamErrorKind::ConnectTimeout => "upstream_connect_timeout",
                 UpstreamErrorKind::Connect => "upstream_connect_failed",
-                _ => "upstream_failed",
+                UpstreamErrorKind::Tls => "upstream_tls_failed",
+                UpstreamErrorKind::Reset => "upstream_reset",
+                UpstreamErrorKind::Protocol => "upstream_protocol_error",
+                UpstreamErrorKind::InvalidRequest => "upstream_request_invalid",
             },
             GatewayError::Internal(_) => "internal",
         }
@@ -83,16 +86,6 @@ impl GatewayError {
     /// The response for this error, with a JSON body naming the request id.
     pub fn to_response(&self, request_id: &str) -> Response<ResponseBody> {
         error_response(self.status(), self.code(), &self.to_string(), request_id)
-    }
-}
-
-fn upstream_status(kind: UpstreamErrorKind) -> StatusCode {
-    match kind {
-        UpstreamErrorKind::NoEndpoints | UpstreamErrorKind::Overloaded => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
-        UpstreamErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
-        _ => StatusCode::BAD_GATEWAY,
     }
 }
 

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use sekisho_config::{Config, ConfigError, ConfigErrors, Listener, LogTarget};
 use sekisho_discovery::{DnsCache, DnsConfig};
-use sekisho_telemetry::access_log::AccessLog;
+use sekisho_telemetry::access_log::{AccessLog, AccessLogOptions, AccessLogTarget};
 use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -84,10 +84,29 @@ impl Gateway {
         let registry = Arc::new(Registry::new());
         let access_log = match &config.access_log.target {
             LogTarget::Off => None,
-            target => Some(
-                AccessLog::open(target)
-                    .map_err(|e| StartError::Setup(format!("access log: {e}")))?,
-            ),
+            target => {
+                let target = match target {
+                    LogTarget::Stdout => AccessLogTarget::Stdout,
+                    LogTarget::Stderr => AccessLogTarget::Stderr,
+                    LogTarget::File(p) => AccessLogTarget::File(p.clone()),
+                    LogTarget::Off => AccessLogTarget::Off,
+                };
+                let dropped = registry
+                    .counter(
+                        "sekisho_access_log_dropped_total",
+                        "Access log lines dropped because the writer fell behind.",
+                        &[],
+                    )
+                    .ok();
+                let options = AccessLogOptions {
+                    dropped,
+                    ..Default::default()
+                };
+                Some(
+                    AccessLog::open(&target, options)
+                        .map_err(|e| StartError::Setup(format!("access log: {e}")))?,
+                )
+            }
         };
         let config = Arc::new(config);
         let plan = compile(config.clone(), &dns, &registry, None)?;
@@ -126,7 +145,13 @@ impl Gateway {
                 source,
             })?;
             listeners.insert(l.name.clone(), addr);
-            tasks.spawn(accept_loop(socket, l.clone(), tls, shared.clone(), shutdown_rx.clone()));
+            tasks.spawn(accept_loop(
+                socket,
+                l.clone(),
+                tls,
+                shared.clone(),
+                shutdown_rx.clone(),
+            ));
         }
         if !tls_errors.is_empty() {
             return Err(StartError::Config(ConfigErrors(tls_errors)));
@@ -143,12 +168,22 @@ impl Gateway {
                     addr: a.listen,
                     source,
                 })?;
-                tasks.spawn(crate::admin::serve(socket, shared.clone(), shutdown_rx.clone()));
+                tasks.spawn(crate::admin::serve(
+                    socket,
+                    shared.clone(),
+                    shutdown_rx.clone(),
+                ));
                 Some(addr)
             }
             None => None,
         };
-        Ok(Gateway { shared, listeners, admin, shutdown, tasks })
+        Ok(Gateway {
+            shared,
+            listeners,
+            admin,
+            shutdown,
+            tasks,
+        })
     }
 
     /// The bound address of a listener, by name.
@@ -164,21 +199,30 @@ impl Gateway {
     /// Replaces the running config. On error nothing changes.
     pub fn reload(&self, config: Config) -> Result<(), ConfigErrors> {
         let current = self.shared.plan.load_full();
-        let plan = compile(Arc::new(config), &self.shared.dns, &self.shared.registry, Some(&current))?;
+        let plan = compile(
+            Arc::new(config),
+            &self.shared.dns,
+            &self.shared.registry,
+            Some(&current),
+        )?;
         self.shared.plan.store(Arc::new(plan));
         Ok(())
     }
 
     /// Stops accepting, lets requests in flight finish for up to `drain`, then returns.
     pub async fn shutdown(mut self, drain: Duration) {
-        self.shared.draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         let all_done = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(drain, all_done).await.is_err() {
             self.tasks.abort_all();
         }
         if let Some(log) = &self.shared.access_log {
-            log.flush();
+            if let Err(e) = log.flush() {
+                tracing::warn!(error = %e, "flushing the access log");
+            }
         }
     }
 }
@@ -197,7 +241,9 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 fn http_builder(l: &Listener) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     // hyper refuses buffers under 8 KiB; headers past the limit get 431.
-    let max_head = usize::try_from(l.limits.max_header_bytes).unwrap_or(usize::MAX).max(8192);
+    let max_head = usize::try_from(l.limits.max_header_bytes)
+        .unwrap_or(usize::MAX)
+        .max(8192);
     b.http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
@@ -248,7 +294,10 @@ async fn accept_loop(
             builder: builder.clone(),
             shared: shared.clone(),
             tls: tls.clone(),
-            limits: (listener.limits.idle_timeout, listener.limits.header_read_timeout),
+            limits: (
+                listener.limits.idle_timeout,
+                listener.limits.header_read_timeout,
+            ),
             shutdown: shutdown.clone(),
         };
         conns.spawn(async move {
@@ -291,10 +340,16 @@ impl ConnState {
     where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
-        let info = Arc::new(ConnInfo { remote, tls, activity });
+        let info = Arc::new(ConnInfo {
+            remote,
+            tls,
+            activity,
+        });
         let shared = self.shared.clone();
         let service = service_fn(move |req| handle(shared.clone(), info.clone(), req));
-        let conn = self.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        let conn = self
+            .builder
+            .serve_connection_with_upgrades(TokioIo::new(io), service);
         tokio::pin!(conn);
         tokio::select! {
             res = conn.as_mut() => {

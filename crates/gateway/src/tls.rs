@@ -26,7 +26,12 @@ pub fn server_config(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, Vec
     let provider = Arc::new(ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| vec![ConfigError::at(&Default::default(), format!("TLS setup: {e}"))])?;
+        .map_err(|e| {
+            vec![ConfigError::at(
+                &Default::default(),
+                format!("TLS setup: {e}"),
+            )]
+        })?;
     let mut config = builder
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(SniResolver { certs }));
@@ -45,10 +50,16 @@ fn load_cert_key(ck: &CertKey) -> Result<LoadedCert, String> {
     let signing = ring::sign::any_supported_type(&key)
         .map_err(|e| format!("unsupported private key {}: {e}", ck.key.display()))?;
     let certified = CertifiedKey::new(chain, signing);
-    certified
-        .keys_match()
-        .map_err(|e| format!("{} does not match {}: {e}", ck.key.display(), ck.cert.display()))?;
-    Ok(LoadedCert { key: Arc::new(certified) })
+    certified.keys_match().map_err(|e| {
+        format!(
+            "{} does not match {}: {e}",
+            ck.key.display(),
+            ck.cert.display()
+        )
+    })?;
+    Ok(LoadedCert {
+        key: Arc::new(certified),
+    })
 }
 
 /// Reads a PEM certificate chain; an empty file is an error.
@@ -86,8 +97,12 @@ impl ResolvesServerCert for SniResolver {
             return first;
         };
         for cert in &self.certs {
-            let Some(leaf) = cert.key.cert.first() else { continue };
-            let Ok(ee) = webpki::EndEntityCert::try_from(leaf) else { continue };
+            let Some(leaf) = cert.key.cert.first() else {
+                continue;
+            };
+            let Ok(ee) = webpki::EndEntityCert::try_from(leaf) else {
+                continue;
+            };
             if ee.verify_is_valid_for_subject_name(&server_name).is_ok() {
                 return Some(cert.key.clone());
             }

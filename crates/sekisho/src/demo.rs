@@ -105,34 +105,53 @@ Ctrl-C drains and exits.
 
 /// A demo service: answers every request with JSON describing what it received.
 async fn start_service(name: &'static str) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding a demo service")?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a demo service")?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             tokio::spawn(async move {
-                let service = service_fn(move |req: hyper::Request<hyper::body::Incoming>| async move {
-                    let (parts, body) = req.into_parts();
-                    let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-                    let header = |n: &str| parts.headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    let reply = serde_json::json!({
-                        "service": name,
-                        "method": parts.method.as_str(),
-                        "path": parts.uri.path(),
-                        "query": parts.uri.query(),
-                        "request_id": header("x-request-id"),
-                        "x_forwarded_for": header("x-forwarded-for"),
-                        "body_bytes": body.len(),
-                    });
-                    let mut resp = hyper::Response::new(Full::new(Bytes::from(reply.to_string() + "\n")));
-                    resp.headers_mut().insert(
-                        http::header::CONTENT_TYPE,
-                        http::HeaderValue::from_static("application/json"),
-                    );
-                    Ok::<_, std::convert::Infallible>(resp)
-                });
+                let service = service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
+                        let header = |n: &str| {
+                            parts
+                                .headers
+                                .get(n)
+                                .and_then(|v| v.to_str().ok())
+                                .map(str::to_owned)
+                        };
+                        let reply = serde_json::json!({
+                            "service": name,
+                            "method": parts.method.as_str(),
+                            "path": parts.uri.path(),
+                            "query": parts.uri.query(),
+                            "request_id": header("x-request-id"),
+                            "x_forwarded_for": header("x-forwarded-for"),
+                            "body_bytes": body.len(),
+                        });
+                        let mut resp =
+                            hyper::Response::new(Full::new(Bytes::from(reply.to_string() + "\n")));
+                        resp.headers_mut().insert(
+                            http::header::CONTENT_TYPE,
+                            http::HeaderValue::from_static("application/json"),
+                        );
+                        Ok::<_, std::convert::Infallible>(resp)
+                    },
+                );
                 let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), service).await;
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
             });
         }
     });

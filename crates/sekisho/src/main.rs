@@ -28,6 +28,9 @@ enum Command {
         /// Longest wait for requests in flight on SIGTERM/SIGINT.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         drain_timeout: Duration,
+        /// Worker threads serving connections (default: one per CPU core).
+        #[arg(long)]
+        workers: Option<usize>,
     },
     /// Check a config file: every error with its YAML path and line. Exit 1 if invalid.
     Validate {
@@ -52,7 +55,7 @@ enum Command {
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    sekisho_config::parse_duration(s)
+    sekisho_config::parse_duration(s).map_err(|e| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -66,16 +69,22 @@ fn main() -> ExitCode {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Validate { config } => runtime().and_then(|rt| rt.block_on(validate(&config))),
-        Command::Serve { config, drain_timeout } => {
-            runtime().and_then(|rt| rt.block_on(serve(&config, drain_timeout)))
-        }
-        Command::Demo { listen, admin, print_config } => {
+        Command::Validate { config } => runtime(None).and_then(|rt| rt.block_on(validate(&config))),
+        Command::Serve {
+            config,
+            drain_timeout,
+            workers,
+        } => runtime(workers).and_then(|rt| rt.block_on(serve(&config, drain_timeout))),
+        Command::Demo {
+            listen,
+            admin,
+            print_config,
+        } => {
             if print_config {
                 println!("{}", demo::CONFIG);
                 Ok(ExitCode::SUCCESS)
             } else {
-                runtime().and_then(|rt| rt.block_on(demo::run(listen, admin)))
+                runtime(None).and_then(|rt| rt.block_on(demo::run(listen, admin)))
             }
         }
     };
@@ -99,8 +108,13 @@ fn init_logging() {
         .init();
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        anyhow::ensure!(n >= 1, "--workers must be at least 1");
+        builder.worker_threads(n);
+    }
+    builder
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -70,8 +70,9 @@ impl Reply {
         self
     }
 
-    /// With a header.
+    /// With a header (replacing any earlier value of the same name).
     pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
         self.headers.push((name.into(), value.into()));
         self
     }

@@ -43,17 +43,34 @@ clusters: [{{ name: items, endpoints: ["{}"] }}]
     let text = m.text();
     let line = text
         .lines()
-        .find(|l| l.starts_with("sekisho_requests_total{") && l.contains("route=\"items\"") && l.contains("code=\"200\""))
+        .find(|l| {
+            l.starts_with("sekisho_requests_total{")
+                && l.contains("route=\"items\"")
+                && l.contains("code=\"200\"")
+        })
         .unwrap_or_else(|| panic!("no request counter for items/200:\n{text}"));
     assert!(line.ends_with(" 3"), "{line}");
-    assert!(text.contains("sekisho_request_duration_seconds_bucket"), "latency histogram");
-    assert!(text.contains("sekisho_upstream_connections_opened_total"), "pool metrics");
+    assert!(
+        text.contains("sekisho_request_duration_seconds_bucket"),
+        "latency histogram"
+    );
+    assert!(
+        text.contains("sekisho_upstream_connections_opened_total"),
+        "pool metrics"
+    );
     assert!(text.contains("sekisho_dns_cache_hits_total"), "DNS metrics");
-    assert!(text.lines().any(|l| l.starts_with("sekisho_requests_total{") && l.contains("code=\"404\"")), "404s counted");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("sekisho_requests_total{") && l.contains("code=\"404\"")),
+        "404s counted"
+    );
 
     let cfg = c.get(admin, "/config").await;
     let cfg_text = cfg.text();
-    assert!(!cfg_text.contains("s3cr3t-value"), "secrets are redacted: {cfg_text}");
+    assert!(
+        !cfg_text.contains("s3cr3t-value"),
+        "secrets are redacted: {cfg_text}"
+    );
     assert!(cfg_text.contains("<redacted>"));
     assert!(cfg.json()["routes"][0]["name"] == "items");
 

@@ -13,7 +13,7 @@ pub struct Gw {
     pub gateway: Option<Gateway>,
     pub addr: SocketAddr,
     pub admin: Option<SocketAddr>,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
 }
 
 impl Gw {
@@ -36,10 +36,17 @@ pub async fn start(yaml: &str) -> Gw {
     let dir = tempfile::tempdir().unwrap();
     let config = sekisho_config::parse_str(yaml, dir.path())
         .unwrap_or_else(|e| panic!("test config invalid:\n{e}\n---\n{yaml}"));
-    let gateway = Gateway::start(config).await.unwrap_or_else(|e| panic!("gateway start: {e}"));
+    let gateway = Gateway::start(config)
+        .await
+        .unwrap_or_else(|e| panic!("gateway start: {e}"));
     let addr = gateway.listener_addr("public").expect("listener `public`");
     let admin = gateway.admin_addr();
-    Gw { gateway: Some(gateway), addr, admin, dir }
+    Gw {
+        gateway: Some(gateway),
+        addr,
+        admin,
+        _dir: dir,
+    }
 }
 
 /// A GET with extra headers.
@@ -52,7 +59,12 @@ pub fn get(url: &str, headers: &[(&str, &str)]) -> Request<Full<Bytes>> {
 }
 
 /// A request with a method, headers and body.
-pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+pub fn request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> Request<Full<Bytes>> {
     let mut b = Request::builder().method(method).uri(url);
     for (k, v) in headers {
         b = b.header(*k, *v);

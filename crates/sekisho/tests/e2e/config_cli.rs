@@ -6,7 +6,10 @@ use std::process::Command;
 use sekisho_test_support::write_temp;
 
 fn sekisho(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sekisho")).args(args).output().expect("run sekisho");
+    let out = Command::new(env!("CARGO_BIN_EXE_sekisho"))
+        .args(args)
+        .output()
+        .expect("run sekisho");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -44,11 +47,12 @@ clusters:
         ("routes[0].cluster", "line 7"),
         ("routes[1].timeout", "line 11"),
         ("routes[2].match.path_prefx", "line 13"),
-        ("routes[3]", "line 15"),
+        ("routes[3].match", "line 16"),
     ];
     for (path_part, line_part) in expect {
         assert!(
-            err.lines().any(|l| l.contains(path_part) && l.contains(line_part)),
+            err.lines()
+                .any(|l| l.contains(path_part) && l.contains(line_part)),
             "expected an error at {path_part} ({line_part}) in:\n{err}"
         );
     }
@@ -61,7 +65,10 @@ clusters:
 
 #[test]
 fn validate_reports_yaml_syntax_and_missing_files() {
-    let (_d1, p1) = write_temp("syntax.yaml", "listeners:\n  - name: x\n    listen: [unclosed\n");
+    let (_d1, p1) = write_temp(
+        "syntax.yaml",
+        "listeners:\n  - name: x\n    listen: [unclosed\n",
+    );
     let (code, _, err) = sekisho(&["validate", "-c", p1.to_str().unwrap()]);
     assert_eq!(code, 1);
     assert!(err.contains("line"), "{err}");

@@ -47,21 +47,35 @@ async fn slow_headers_and_idle_connections_are_closed() {
     // Slowloris: a head trickling in is cut at the header timeout, not the idle timeout.
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
     s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n").await.unwrap();
-    let (after, _) = wait_closed(&mut s, Duration::from_secs(5)).await.expect("slow head closed");
+    let (after, _) = wait_closed(&mut s, Duration::from_secs(5))
+        .await
+        .expect("slow head closed");
     assert!(after < Duration::from_millis(900), "closed after {after:?}");
 
     // An idle keep-alive connection lives past the header timeout, then is closed at idle.
     let mut s = TcpStream::connect(gw.addr).await.unwrap();
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = [0u8; 1024];
     let n = s.read(&mut buf).await.unwrap();
     assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
     tokio::time::sleep(Duration::from_millis(600)).await;
-    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
     let n = s.read(&mut buf).await.unwrap();
-    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "still open after 600 ms idle");
-    let (after, _) = wait_closed(&mut s, Duration::from_secs(5)).await.expect("idle closed");
-    assert!(after >= Duration::from_millis(800) && after < Duration::from_secs(3), "idle close after {after:?}");
+    assert!(
+        String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        "still open after 600 ms idle"
+    );
+    let (after, _) = wait_closed(&mut s, Duration::from_secs(5))
+        .await
+        .expect("idle closed");
+    assert!(
+        after >= Duration::from_millis(800) && after < Duration::from_secs(3),
+        "idle close after {after:?}"
+    );
     gw.stop().await;
 }
 
@@ -85,7 +99,9 @@ async fn max_connections_defers_extra_clients() {
     let gw = start(&config(&up, "max_connections: 2, idle_timeout: 30s")).await;
     let hold = |addr| async move {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
         let mut buf = [0u8; 1024];
         let n = s.read(&mut buf).await.unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
@@ -94,11 +110,23 @@ async fn max_connections_defers_extra_clients() {
     let a = hold(gw.addr).await;
     let _b = hold(gw.addr).await;
     // The third connects (kernel backlog) but is not served while two are open.
-    let third = tokio::spawn(async move { raw(gw.addr, b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n").await });
+    let third = tokio::spawn(async move {
+        raw(
+            gw.addr,
+            b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .await
+    });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(!third.is_finished(), "third connection served past max_connections");
+    assert!(
+        !third.is_finished(),
+        "third connection served past max_connections"
+    );
     drop(a);
-    let r = tokio::time::timeout(Duration::from_secs(5), third).await.expect("served after a slot freed").unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(5), third)
+        .await
+        .expect("served after a slot freed")
+        .unwrap();
     assert_eq!(r.status, 200);
     gw.stop().await;
 }

@@ -20,7 +20,11 @@ async fn twin_upstreams() -> (Upstream, Upstream, u16) {
         let a: SocketAddr = format!("127.0.0.2:{port}").parse().unwrap();
         let b: SocketAddr = format!("127.0.0.3:{port}").parse().unwrap();
         if std::net::TcpListener::bind(b).is_ok() {
-            return (Upstream::named_at(a, "a").await, Upstream::named_at(b, "b").await, port);
+            return (
+                Upstream::named_at(a, "a").await,
+                Upstream::named_at(b, "b").await,
+                port,
+            );
         }
     }
     panic!("no port free on both 127.0.0.2 and 127.0.0.3");
@@ -49,7 +53,10 @@ clusters: [{{ name: svc, endpoints: ["svc.test:{port}"] }}]
 
     // The answer changes; within a few TTLs the gateway follows without a restart.
     dns.set_hosts(&[("svc.test", ip("127.0.0.3"))]);
-    let followed = eventually(Duration::from_secs(10), || async { c.get(gw.addr, "/").await.text() == "b" }).await;
+    let followed = eventually(Duration::from_secs(10), || async {
+        c.get(gw.addr, "/").await.text() == "b"
+    })
+    .await;
     assert!(followed, "the new DNS answer was not followed");
 
     // The DNS server dies: well past the TTL, requests still succeed on the last answer.
@@ -59,12 +66,18 @@ clusters: [{{ name: svc, endpoints: ["svc.test:{port}"] }}]
         let started = std::time::Instant::now();
         let r = c.get(gw.addr, "/").await;
         assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "b"));
-        assert!(started.elapsed() < Duration::from_millis(400), "stale answers are served without waiting for the resolver");
+        assert!(
+            started.elapsed() < Duration::from_millis(400),
+            "stale answers are served without waiting for the resolver"
+        );
     }
     // The admin view shows the cached entry.
     let admin = gw.admin.unwrap();
     let clusters = c.get(admin, "/clusters").await.json();
     let entries = clusters["dns"].as_array().unwrap();
-    assert!(entries.iter().any(|e| e["host"] == "svc.test"), "{clusters}");
+    assert!(
+        entries.iter().any(|e| e["host"] == "svc.test"),
+        "{clusters}"
+    );
     gw.stop().await;
 }

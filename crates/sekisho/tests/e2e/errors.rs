@@ -20,7 +20,10 @@ fn assert_json_error(r: &sekisho_test_support::client::TestResponse, status: u16
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_statuses_with_json_bodies_and_access_log() {
-    let slow = Upstream::start("slow", |_| Reply::text("late").delay(Duration::from_secs(3))).await;
+    let slow = Upstream::start("slow", |_| {
+        Reply::text("late").delay(Duration::from_secs(3))
+    })
+    .await;
     let dead = sekisho_test_support::free_addr();
     let log_dir = tempfile::tempdir().unwrap();
     let log_path = log_dir.path().join("access.log");
@@ -46,7 +49,11 @@ clusters:
     let c = HttpClient::http1();
     assert_json_error(&c.get(gw.addr, "/unrouted").await, 404, "no_route");
     assert_json_error(&c.get(gw.addr, "/slow").await, 504, "upstream_timeout");
-    assert_json_error(&c.get(gw.addr, "/dead").await, 502, "upstream_connect_failed");
+    assert_json_error(
+        &c.get(gw.addr, "/dead").await,
+        502,
+        "upstream_connect_failed",
+    );
     let r = c.get(gw.addr, "/nothing").await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["request_id"], r.header("x-request-id"));
@@ -56,13 +63,25 @@ clusters:
     assert!(abort.is_err());
 
     let found = sekisho_test_support::eventually(Duration::from_secs(5), || async {
-        std::fs::read_to_string(&log_path).unwrap_or_default().lines().count() >= 5
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 5
     })
     .await;
     let text = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(found, "access log lines: {text}");
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let by_uri = |u: &str| lines.iter().find(|l| l["uri"] == u).unwrap_or_else(|| panic!("no line for {u}: {text}"));
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_uri = |u: &str| {
+        lines
+            .iter()
+            .find(|l| l["uri"] == u)
+            .unwrap_or_else(|| panic!("no line for {u}: {text}"))
+    };
     assert_eq!(by_uri("/unrouted")["status"], 404);
     assert_eq!(by_uri("/slow")["status"], 504);
     assert_eq!(by_uri("/slow")["route"], "slow");
@@ -71,8 +90,20 @@ clusters:
     assert_eq!(by_uri("/abort")["status"], 499);
     let line = by_uri("/slow");
     for field in [
-        "time", "remote_addr", "method", "uri", "status", "size", "ua", "ptime", "host",
-        "request_id", "route", "cluster", "upstream_addr", "upstream_time",
+        "time",
+        "remote_addr",
+        "method",
+        "uri",
+        "status",
+        "size",
+        "ua",
+        "ptime",
+        "host",
+        "request_id",
+        "route",
+        "cluster",
+        "upstream_addr",
+        "upstream_time",
     ] {
         assert!(line.get(field).is_some(), "field {field} missing: {line}");
     }

@@ -62,13 +62,25 @@ clusters:
             Some(p) => {
                 let mut seen = up.seen();
                 seen.extend(files.seen());
-                assert!(seen.iter().any(|s| s.uri == *p), "{target}: upstream saw {:?}", seen.iter().map(|s| &s.uri).collect::<Vec<_>>());
+                assert!(
+                    seen.iter().any(|s| s.uri == *p),
+                    "{target}: upstream saw {:?}",
+                    seen.iter().map(|s| &s.uri).collect::<Vec<_>>()
+                );
             }
-            None => assert_eq!(up.count() + files.count(), before, "{target} reached an upstream"),
+            None => assert_eq!(
+                up.count() + files.count(),
+                before,
+                "{target} reached an upstream"
+            ),
         }
         if *status == 400 {
             let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            assert!(body["request_id"].is_string(), "{target}: JSON error body: {}", String::from_utf8_lossy(&r.body));
+            assert!(
+                body["request_id"].is_string(),
+                "{target}: JSON error body: {}",
+                String::from_utf8_lossy(&r.body)
+            );
         }
     }
     gw.stop().await;

@@ -27,19 +27,28 @@ clusters:
     let gw = start(&yaml).await;
     let c = HttpClient::h2c();
     let r = c.get(gw.addr, "/h1/x").await;
-    assert_eq!((r.status.as_u16(), r.version, r.text().as_str()), (200, http::Version::HTTP_2, "h1"));
+    assert_eq!(
+        (r.status.as_u16(), r.version, r.text().as_str()),
+        (200, http::Version::HTTP_2, "h1")
+    );
     assert_eq!(h1.seen()[0].version, http::Version::HTTP_11);
     // Many concurrent streams to the h2c cluster share one upstream connection.
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (c, url) = (c.clone(), gw.url("/h2/x"));
-        tasks.push(tokio::spawn(async move { c.send(request("GET", &url, &[], "")).await }));
+        tasks.push(tokio::spawn(async move {
+            c.send(request("GET", &url, &[], "")).await
+        }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().text(), "h2");
     }
     assert_eq!(h2.seen()[0].version, http::Version::HTTP_2);
-    assert_eq!(h2.connections(), 1, "h2 upstream connections are multiplexed");
+    assert_eq!(
+        h2.connections(),
+        1,
+        "h2 upstream connections are multiplexed"
+    );
     gw.stop().await;
 }
 

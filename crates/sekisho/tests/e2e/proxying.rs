@@ -41,14 +41,21 @@ async fn forwarded_headers_request_id_and_trace_context() {
     assert_eq!(s.headers["x-forwarded-for"], "127.0.0.1");
     assert_eq!(s.headers["x-forwarded-proto"], "http");
     assert_eq!(s.headers["x-forwarded-host"], gw.addr.to_string().as_str());
-    assert!(s.headers["traceparent"].to_str().unwrap().starts_with("00-"));
+    assert!(s.headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .starts_with("00-"));
 
     // A client's id and trace are propagated: same trace id, a new parent id.
     let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     let r = c
         .send(get(
             &gw.url("/b"),
-            &[("x-request-id", "client-id-1"), ("traceparent", tp), ("x-forwarded-for", "10.1.2.3")],
+            &[
+                ("x-request-id", "client-id-1"),
+                ("traceparent", tp),
+                ("x-forwarded-for", "10.1.2.3"),
+            ],
         ))
         .await;
     assert_eq!(r.header("x-request-id"), "client-id-1");
@@ -56,7 +63,10 @@ async fn forwarded_headers_request_id_and_trace_context() {
     assert_eq!(s.headers["x-request-id"], "client-id-1");
     assert_eq!(s.headers["x-forwarded-for"], "10.1.2.3, 127.0.0.1");
     let sent = s.headers["traceparent"].to_str().unwrap();
-    assert!(sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{sent}");
+    assert!(
+        sent.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{sent}"
+    );
     assert!(!sent.contains("00f067aa0ba902b7"), "new span id: {sent}");
     assert!(sent.ends_with("-01"));
     gw.stop().await;
@@ -65,7 +75,10 @@ async fn forwarded_headers_request_id_and_trace_context() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hop_by_hop_headers_are_not_forwarded() {
     let up = Upstream::start("svc", |_| {
-        Reply::text("ok").header("connection", "x-up-private").header("x-up-private", "1").header("keep-alive", "timeout=5")
+        Reply::text("ok")
+            .header("connection", "x-up-private")
+            .header("x-up-private", "1")
+            .header("keep-alive", "timeout=5")
     })
     .await;
     let gw = start(&one_route("", &up)).await;
@@ -89,11 +102,15 @@ async fn buffered_route_413_and_full_body() {
     let gw = start(&one_route("    buffer_request: { max_bytes: 1KiB }", &up)).await;
     let c = HttpClient::http1();
     // Under the limit: the upstream gets the whole body with a Content-Length.
-    let r = c.send(request("POST", &gw.url("/p"), &[], vec![b'x'; 1000])).await;
+    let r = c
+        .send(request("POST", &gw.url("/p"), &[], vec![b'x'; 1000]))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.text(), "1000");
     // Declared too large: 413 before reading, JSON body with the request id.
-    let r = c.send(request("POST", &gw.url("/p"), &[], vec![b'x'; 2000])).await;
+    let r = c
+        .send(request("POST", &gw.url("/p"), &[], vec![b'x'; 2000]))
+        .await;
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["request_id"], r.header("x-request-id"));
     // Chunked (no length) past the limit: 413 too.
@@ -114,11 +131,16 @@ async fn buffered_route_413_and_full_body() {
 /// A large body streams both ways without buffering on a plain route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_bodies_stream_through() {
-    let up = Upstream::start("svc", |s| Reply::text(String::from_utf8_lossy(&s.body).to_string())).await;
+    let up = Upstream::start("svc", |s| {
+        Reply::text(String::from_utf8_lossy(&s.body).to_string())
+    })
+    .await;
     let gw = start(&one_route("", &up)).await;
     let c = HttpClient::http1();
     let body = "z".repeat(4 * 1024 * 1024);
-    let r = c.send(request("POST", &gw.url("/big"), &[], body.clone())).await;
+    let r = c
+        .send(request("POST", &gw.url("/big"), &[], body.clone()))
+        .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.body.len(), body.len());
     gw.stop().await;
@@ -142,7 +164,11 @@ async fn upgrade_passes_through() {
         }
         let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
         assert!(text.contains("upgrade: echo"), "{text}");
-        s.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n").await.unwrap();
+        s.write_all(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n",
+        )
+        .await
+        .unwrap();
         loop {
             let n = s.read(&mut buf).await.unwrap_or(0);
             if n == 0 {
@@ -162,14 +188,22 @@ clusters:
     );
     let gw = start(&yaml).await;
     let mut s = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    s.write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n").await.unwrap();
+    s.write_all(b"GET /chat HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
     let mut buf = vec![0u8; 4096];
-    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
     let head = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     for msg in [&b"ping"[..], b"second message"] {
         s.write_all(msg).await.unwrap();
-        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(&buf[..n], msg);
     }
     gw.stop().await;

@@ -10,8 +10,17 @@ use crate::common::{cluster, get, start};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn precedence_host_path_predicates() {
     let names = [
-        "exact_host", "wild_host", "deep_wild", "exact_path", "template", "template_literal",
-        "long_prefix", "short_prefix", "post_only", "header_pred", "monolith",
+        "exact_host",
+        "wild_host",
+        "deep_wild",
+        "exact_path",
+        "template",
+        "template_literal",
+        "long_prefix",
+        "short_prefix",
+        "post_only",
+        "header_pred",
+        "monolith",
     ];
     let mut ups = Vec::new();
     let mut clusters = String::new();
@@ -41,9 +50,15 @@ clusters:
     );
     let gw = start(&yaml).await;
     let c = HttpClient::http1();
-    let cases: &[(&str, &str, &[(&str, &str)], &str)] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         ("GET", "/v1/x", &[("host", "api.example.com")], "exact_host"),
-        ("GET", "/v1/x", &[("host", "API.Example.COM:8080")], "exact_host"),
+        (
+            "GET",
+            "/v1/x",
+            &[("host", "API.Example.COM:8080")],
+            "exact_host",
+        ),
         ("GET", "/v1/x", &[("host", "a.example.com")], "wild_host"),
         ("GET", "/v1/x", &[("host", "x.b.example.com")], "deep_wild"),
         // Host tiers fall through: api.example.com has no route for /other, the catch-all does.
@@ -65,7 +80,12 @@ clusters:
             req.headers_mut().insert("host", h.parse().unwrap());
         }
         let resp = c.send(req).await;
-        assert_eq!(resp.status, 200, "{method} {path} {headers:?}: {}", resp.text());
+        assert_eq!(
+            resp.status,
+            200,
+            "{method} {path} {headers:?}: {}",
+            resp.text()
+        );
         assert_eq!(resp.text(), *want, "{method} {path} {headers:?}");
     }
     gw.stop().await;
@@ -141,7 +161,10 @@ clusters:
     let gw = start(&yaml).await;
     let c = HttpClient::http1();
     let r = c
-        .send(get(&gw.url("/api/v1/items/7?q=1"), &[("x-secret", "s"), ("x-multi", "a")]))
+        .send(get(
+            &gw.url("/api/v1/items/7?q=1"),
+            &[("x-secret", "s"), ("x-multi", "a")],
+        ))
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("x-served-by"), "sekisho");
@@ -151,7 +174,12 @@ clusters:
     assert_eq!(s.uri, "/internal/items/7?q=1");
     assert_eq!(s.headers["x-env"], "test");
     assert!(s.headers.get("x-secret").is_none());
-    let multi: Vec<_> = s.headers.get_all("x-multi").iter().map(|v| v.to_str().unwrap()).collect();
+    let multi: Vec<_> = s
+        .headers
+        .get_all("x-multi")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
     assert_eq!(multi, ["a", "b"]);
 
     let r = c.get(gw.addr, "/teapot").await;

@@ -48,7 +48,9 @@ clusters: [{{ name: svc, endpoints: ["{}"] }}]
     let seen = up.seen();
     assert_eq!(seen[0].headers["x-forwarded-proto"], "https");
     // An unknown name gets the default (first) certificate, which does not verify for it.
-    assert!(tls_get(gw.addr, ca.client_config(&[b"h2"]), "c.test", "/").await.is_err());
+    assert!(tls_get(gw.addr, ca.client_config(&[b"h2"]), "c.test", "/")
+        .await
+        .is_err());
     gw.stop().await;
 }
 
@@ -79,11 +81,25 @@ clusters:
     let gw = start(&yaml).await;
     let c = HttpClient::http1();
     let r = c.get(gw.addr, "/a").await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "tls-upstream"));
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (200, "tls-upstream")
+    );
     let r = c.get(gw.addr, "/b").await;
-    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "tls-upstream"));
-    assert!(h1.seen().iter().any(|s| s.version == http::Version::HTTP_2), "auto picked h2 by ALPN");
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (200, "tls-upstream")
+    );
+    assert!(
+        h1.seen().iter().any(|s| s.version == http::Version::HTTP_2),
+        "auto picked h2 by ALPN"
+    );
     let r = c.get(gw.addr, "/c").await;
-    assert_eq!(r.status, 502, "certificate not valid for the SNI name: {}", r.text());
+    assert_eq!(
+        r.status,
+        502,
+        "certificate not valid for the SNI name: {}",
+        r.text()
+    );
     gw.stop().await;
 }
