@@ -89,8 +89,9 @@ Access log lines (JSON) go to stdout. Try:
   curl -s -X POST -d '{{"amount":100}}' http://{public}/v1/payments/charge   # buffered, rewritten, h2c upstream
   curl -s http://{public}/anything/else                     # the legacy monolith catch-all
   curl -si http://{public}/admin/users                      # 403, direct response
-  curl -si 'http://{public}/x/..%2fadmin/users'             # 400: encoded slash refused
-  curl -si http://{public}//admin/users                     # 403: normalized before routing
+  curl -si --path-as-is 'http://{public}/x/..%2fadmin/users' # 400: encoded slash refused
+  curl -si --path-as-is http://{public}//admin/users        # 403: normalized before routing
+  curl -si --path-as-is http://{public}/x/../admin/users    # 403: dot-segments resolved first
   curl -si http://{public}/docs/intro                       # 301 redirect
   curl -s http://{admin}/metrics | grep sekisho_requests_total
   curl -s http://{admin}/clusters
