@@ -342,7 +342,8 @@ frontend public
     bind 127.0.0.1:{port}
     default_backend origin
 backend origin
-    server origin 127.0.0.1:{origin_port}
+    # idle server connections are kept (default purge delay 5 s would close them between runs)
+    server origin 127.0.0.1:{origin_port} pool-purge-delay 300s
 """
 
 
@@ -559,9 +560,12 @@ def sanity_check(port: int, host: str, path: str) -> dict:
     return res
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def tail(p: Path, n: int = 20) -> str:
     try:
-        return "\n".join(p.read_text(errors="replace").splitlines()[-n:])
+        return "\n".join(ANSI.sub("", p.read_text(errors="replace")).splitlines()[-n:])
     except OSError:
         return ""
 
