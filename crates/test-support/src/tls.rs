@@ -95,6 +95,34 @@ impl TestCa {
         Arc::new(config)
     }
 
+    /// Like [`TestCa::server_config`], requiring a client certificate issued by this CA.
+    pub fn server_config_mtls(&self, leaf: &Leaf) -> Arc<rustls::ServerConfig> {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .expect("parse cert");
+        let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).expect("parse key");
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(self.ca_pem.as_bytes()) {
+            roots.add(c.expect("ca der")).expect("add root");
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .expect("client verifier");
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)
+            .expect("server config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+
     /// A rustls client config trusting this CA, with the given ALPN protocols.
     pub fn client_config(&self, alpn: &[&[u8]]) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
