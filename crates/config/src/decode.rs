@@ -5,7 +5,7 @@
 
 pub(crate) mod cluster;
 mod listener;
-mod route;
+pub(crate) mod route;
 mod top;
 
 use std::collections::HashMap;

@@ -5,7 +5,8 @@ use serde_json::{json, Map, Value};
 
 use crate::decode::{cluster::LB_POLICIES, cluster::PROTOCOLS};
 use crate::model::{
-    Cluster, Config, Endpoint, HeaderOps, Listener, LogTarget, PathMatch, Route, RouteAction,
+    Cluster, ClusterResilience, Config, Endpoint, HeaderOps, Listener, LogTarget, PathMatch, Route,
+    RouteAction,
 };
 use crate::units::{format_duration as dur, format_size as size};
 
@@ -138,6 +139,31 @@ fn route(r: &Route) -> Value {
     if let Some(b) = &r.buffer_request {
         v["buffer_request"] = json!({ "max_bytes": size(b.max_bytes) });
     }
+    if let Some(t) = r.per_try_timeout {
+        v["per_try_timeout"] = json!(dur(t));
+    }
+    if let Some(rt) = &r.retry {
+        let on: Vec<&str> = rt
+            .on
+            .iter()
+            .filter_map(|o| {
+                crate::decode::route::RETRY_ON
+                    .iter()
+                    .find(|(_, v)| v == o)
+                    .map(|(k, _)| *k)
+            })
+            .collect();
+        v["retry"] = json!({
+            "attempts": rt.attempts,
+            "on": on,
+            "statuses": rt.statuses,
+            "non_idempotent": rt.non_idempotent,
+            "backoff": { "base": dur(rt.backoff_base), "max": dur(rt.backoff_max) },
+        });
+    }
+    if let Some(m) = &r.mirror {
+        v["mirror"] = json!({ "cluster": m.cluster, "percent": m.percent });
+    }
     v
 }
 
@@ -163,6 +189,7 @@ fn cluster(c: &Cluster) -> Value {
             "pending_timeout": dur(c.pool.pending_timeout),
         },
     });
+    resilience(&c.resilience, &mut v);
     if let Some(tls) = &c.tls {
         let mut t = Map::new();
         if let Some(sni) = &tls.sni {
@@ -178,6 +205,36 @@ fn cluster(c: &Cluster) -> Value {
         v["tls"] = Value::Object(t);
     }
     v
+}
+
+/// `health_check` (when set), `outlier_detection`, `panic_threshold`, `max_requests`, `retry_budget`.
+fn resilience(r: &ClusterResilience, v: &mut Value) {
+    if let Some(hc) = &r.health_check {
+        v["health_check"] = json!({
+            "path": hc.path,
+            "interval": dur(hc.interval),
+            "timeout": dur(hc.timeout),
+            "healthy_threshold": hc.healthy_threshold,
+            "unhealthy_threshold": hc.unhealthy_threshold,
+        });
+        if let Some(host) = &hc.host {
+            v["health_check"]["host"] = json!(host);
+        }
+    }
+    let o = &r.outlier_detection;
+    v["outlier_detection"] = json!({
+        "consecutive_5xx": o.consecutive_5xx,
+        "consecutive_connect_failures": o.consecutive_connect_failures,
+        "base_ejection_time": dur(o.base_ejection_time),
+        "max_ejection_time": dur(o.max_ejection_time),
+        "max_ejection_percent": o.max_ejection_percent,
+    });
+    v["panic_threshold"] = json!(r.panic_threshold);
+    v["max_requests"] = json!(r.max_requests);
+    v["retry_budget"] = json!({
+        "percent": r.retry_budget.percent,
+        "min_retries_per_second": r.retry_budget.min_retries_per_second,
+    });
 }
 
 /// The word a user writes for `want`.

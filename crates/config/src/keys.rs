@@ -45,6 +45,9 @@ pub(crate) const ROUTE: &[&str] = &[
     "timeout",
     "buffer_request",
     "allow_encoded_slashes",
+    "per_try_timeout",
+    "retry",
+    "mirror",
 ];
 /// The route keys that choose its action; exactly one is required.
 pub(crate) const ROUTE_ACTIONS: &[&str] = &["cluster", "split", "direct_response", "redirect"];
@@ -73,6 +76,12 @@ pub(crate) const REWRITE: &[&str] = &["prefix"];
 pub(crate) const HEADER_OPS: &[&str] = &["set", "add", "remove"];
 /// `routes[i].buffer_request`
 pub(crate) const BUFFER_REQUEST: &[&str] = &["max_bytes"];
+/// `routes[i].retry`
+pub(crate) const RETRY: &[&str] = &["attempts", "on", "statuses", "non_idempotent", "backoff"];
+/// `routes[i].retry.backoff`
+pub(crate) const BACKOFF: &[&str] = &["base", "max"];
+/// `routes[i].mirror`
+pub(crate) const MIRROR: &[&str] = &["cluster", "percent"];
 /// `clusters[i]`
 pub(crate) const CLUSTER: &[&str] = &[
     "name",
@@ -82,6 +91,11 @@ pub(crate) const CLUSTER: &[&str] = &[
     "connect_timeout",
     "tls",
     "pool",
+    "health_check",
+    "outlier_detection",
+    "panic_threshold",
+    "max_requests",
+    "retry_budget",
 ];
 /// `clusters[i].endpoints[j]` in map form
 pub(crate) const ENDPOINT: &[&str] = &["address", "weight"];
@@ -95,6 +109,26 @@ pub(crate) const POOL: &[&str] = &[
     "max_pending",
     "pending_timeout",
 ];
+
+/// `clusters[i].health_check`
+pub(crate) const HEALTH_CHECK: &[&str] = &[
+    "path",
+    "interval",
+    "timeout",
+    "healthy_threshold",
+    "unhealthy_threshold",
+    "host",
+];
+/// `clusters[i].outlier_detection`
+pub(crate) const OUTLIER_DETECTION: &[&str] = &[
+    "consecutive_5xx",
+    "consecutive_connect_failures",
+    "base_ejection_time",
+    "max_ejection_time",
+    "max_ejection_percent",
+];
+/// `clusters[i].retry_budget`
+pub(crate) const RETRY_BUDGET: &[&str] = &["percent", "min_retries_per_second"];
 
 /// Every section's keys, by name (for documentation checks).
 #[cfg(test)]
@@ -116,8 +150,14 @@ pub(crate) const ALL: &[(&str, &[&str])] = &[
     ("rewrite", REWRITE),
     ("header ops", HEADER_OPS),
     ("buffer_request", BUFFER_REQUEST),
+    ("retry", RETRY),
+    ("backoff", BACKOFF),
+    ("mirror", MIRROR),
     ("cluster", CLUSTER),
     ("endpoint", ENDPOINT),
     ("upstream tls", UPSTREAM_TLS),
     ("pool", POOL),
+    ("health_check", HEALTH_CHECK),
+    ("outlier_detection", OUTLIER_DETECTION),
+    ("retry_budget", RETRY_BUDGET),
 ];

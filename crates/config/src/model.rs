@@ -152,8 +152,56 @@ pub struct Route {
     pub buffer_request: Option<BufferRequest>,
     /// `allow_encoded_slashes` (default false): accept `%2F` / `%5C` in the path (kept encoded).
     pub allow_encoded_slashes: bool,
+    /// `per_try_timeout`: bound on each attempt (first try and each retry); none: only `timeout`.
+    pub per_try_timeout: Option<Duration>,
+    /// `retry`: retry failed attempts, on another endpoint when possible.
+    pub retry: Option<Retry>,
+    /// `mirror`: copy a share of the traffic to a shadow cluster, fire and forget.
+    pub mirror: Option<Mirror>,
     /// Where it was written.
     pub at: Location,
+}
+
+/// `routes[i].retry`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// `attempts`: retries after the first try (1 to 10).
+    pub attempts: u32,
+    /// `on` (default `[connect-failure, reset]`): which failures are retried.
+    pub on: Vec<RetryOn>,
+    /// `statuses`: response statuses that are retried (e.g. `[503, 409]`).
+    pub statuses: Vec<u16>,
+    /// `non_idempotent` (default false): retry also POST, PATCH and other non-idempotent
+    /// methods after the request may have reached the upstream. A connect failure (nothing
+    /// was sent) is retried for every method.
+    pub non_idempotent: bool,
+    /// `backoff.base` (default `25ms`): the first backoff; each retry doubles it, with jitter.
+    pub backoff_base: Duration,
+    /// `backoff.max` (default `250ms`): the longest backoff.
+    pub backoff_max: Duration,
+}
+
+/// What a retry is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryOn {
+    /// `connect-failure`: the connection could not be made (refused, timed out, TLS failed,
+    /// pool full): nothing was sent.
+    ConnectFailure,
+    /// `reset`: the connection broke before a response head arrived.
+    Reset,
+    /// `5xx`: any 5xx response.
+    Status5xx,
+    /// `gateway-error`: a 502, 503 or 504 response.
+    GatewayError,
+}
+
+/// `routes[i].mirror`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mirror {
+    /// `cluster`: the shadow cluster; its answers are discarded.
+    pub cluster: String,
+    /// `percent` (default 100): share of the route's requests copied, 0 to 100.
+    pub percent: f64,
 }
 
 /// `routes[i].match`
@@ -285,6 +333,8 @@ pub struct Cluster {
     pub tls: Option<UpstreamTls>,
     /// `pool`: connection pool limits, per endpoint.
     pub pool: Pool,
+    /// `health_check`, `outlier_detection`, `panic_threshold`, `max_requests`, `retry_budget`.
+    pub resilience: ClusterResilience,
     /// Where it was written.
     pub at: Location,
 }
@@ -350,4 +400,97 @@ pub struct Pool {
     pub max_pending: usize,
     /// `pending_timeout` (default `5s`): longest wait for a connection slot.
     pub pending_timeout: Duration,
+}
+
+/// The cluster keys that keep failing endpoints out of rotation and bound the load on
+/// the cluster (`Default` gives the documented defaults).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterResilience {
+    /// `health_check`: active HTTP checks of every endpoint address; none when absent.
+    pub health_check: Option<HealthCheck>,
+    /// `outlier_detection`: passive ejection of failing addresses (on by default).
+    pub outlier_detection: OutlierDetection,
+    /// `panic_threshold` (default `50`): when fewer than this percent of the addresses are
+    /// healthy, requests go to all of them (0 disables panic mode).
+    pub panic_threshold: u32,
+    /// `max_requests` (default `1024`): concurrent requests to the cluster; past it requests
+    /// fail at once with 503 (circuit breaking).
+    pub max_requests: usize,
+    /// `retry_budget`: how many retries the cluster accepts relative to its requests.
+    pub retry_budget: RetryBudget,
+}
+
+impl Default for ClusterResilience {
+    fn default() -> Self {
+        Self {
+            health_check: None,
+            outlier_detection: OutlierDetection::default(),
+            panic_threshold: 50,
+            max_requests: 1024,
+            retry_budget: RetryBudget::default(),
+        }
+    }
+}
+
+/// `clusters[i].health_check`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// `path`: the path (and query) requested with `GET`; a 2xx answer is a pass.
+    pub path: String,
+    /// `interval` (default `5s`): time between two checks of one address.
+    pub interval: Duration,
+    /// `timeout` (default `1s`): bound on one check (connect, request and response head).
+    pub timeout: Duration,
+    /// `healthy_threshold` (default `2`): consecutive passes that make an unhealthy address healthy.
+    pub healthy_threshold: u32,
+    /// `unhealthy_threshold` (default `3`): consecutive failures that make a healthy address unhealthy.
+    pub unhealthy_threshold: u32,
+    /// `host`: the `Host` (HTTP/2 `:authority`) sent; default: the endpoint's `host:port`.
+    pub host: Option<String>,
+}
+
+/// `clusters[i].outlier_detection`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierDetection {
+    /// `consecutive_5xx` (default `5`): 5xx answers (or resets) in a row that eject an address; 0: never.
+    pub consecutive_5xx: u32,
+    /// `consecutive_connect_failures` (default `5`): failed connects in a row that eject an address; 0: never.
+    pub consecutive_connect_failures: u32,
+    /// `base_ejection_time` (default `30s`): the first ejection's length; the n-th lasts n times this.
+    pub base_ejection_time: Duration,
+    /// `max_ejection_time` (default `300s`): the longest ejection.
+    pub max_ejection_time: Duration,
+    /// `max_ejection_percent` (default `50`): at most this percent of the addresses are ejected at once.
+    pub max_ejection_percent: u32,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        Self {
+            consecutive_5xx: 5,
+            consecutive_connect_failures: 5,
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: Duration::from_secs(300),
+            max_ejection_percent: 50,
+        }
+    }
+}
+
+/// `clusters[i].retry_budget`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBudget {
+    /// `percent` (default `20`): retries allowed as a percentage of requests over the last 10 s.
+    pub percent: u32,
+    /// `min_retries_per_second` (default `10`): retries always allowed per second, so a
+    /// quiet cluster can still retry.
+    pub min_retries_per_second: u32,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            percent: 20,
+            min_retries_per_second: 10,
+        }
+    }
 }

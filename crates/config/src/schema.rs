@@ -135,6 +135,21 @@ fn defs() -> Value {
         "bufferRequest": obj("Read the whole request body before choosing an upstream.", &["max_bytes"], &[
             ("max_bytes", r("size"), "Bodies larger than this get 413."),
         ]),
+        "retry": obj("Retry failed attempts, on another endpoint when possible, within the cluster's retry budget.", &["attempts"], &[
+            ("attempts", json!({ "type": "integer", "minimum": 1, "maximum": 10 }), "Retries after the first try."),
+            ("on", json!({ "type": "array", "items": { "enum": ["connect-failure", "reset", "5xx", "gateway-error"] } }), "Failures that are retried. Default [connect-failure, reset]."),
+            ("statuses", json!({ "type": "array", "items": { "type": "integer", "minimum": 100, "maximum": 599 } }), "Response statuses that are retried."),
+            ("non_idempotent", json!({ "type": "boolean" }), "Also retry non-idempotent methods after the request may have reached the upstream. Default false."),
+            ("backoff", r("backoff"), "Backoff between retries: doubled each time, with jitter."),
+        ]),
+        "backoff": obj("Backoff between retries.", &[], &[
+            ("base", r("duration"), "First backoff. Default 25ms."),
+            ("max", r("duration"), "Longest backoff. Default 250ms."),
+        ]),
+        "mirror": obj("Copy a share of the route's requests to a shadow cluster; its answers are discarded.", &["cluster"], &[
+            ("cluster", s(), "The shadow cluster."),
+            ("percent", json!({ "type": "number", "minimum": 0, "maximum": 100 }), "Share of requests copied. Default 100."),
+        ]),
         "cluster": obj("An upstream cluster.", &["name", "endpoints"], &[
             ("name", s(), "Unique among clusters."),
             ("endpoints", arr(r("endpoint"), 1), "The cluster's endpoints."),
@@ -143,6 +158,11 @@ fn defs() -> Value {
             ("connect_timeout", r("duration"), "Time bound of one connection attempt. Default 1s."),
             ("tls", r("upstreamTls"), "Connect to endpoints with TLS."),
             ("pool", r("pool"), "Connection pool limits, per endpoint."),
+            ("health_check", r("healthCheck"), "Active HTTP health checks of every endpoint address. Absent: none."),
+            ("outlier_detection", r("outlierDetection"), "Passive ejection of failing endpoint addresses. On by default."),
+            ("panic_threshold", pct(), "When fewer than this percent of the addresses are healthy, route to all of them. Default 50; 0 disables panic mode."),
+            ("max_requests", pos_int(), "Concurrent requests to the cluster; past it requests fail at once with 503 (circuit breaking). Default 1024."),
+            ("retry_budget", r("retryBudget"), "How many retries the cluster accepts relative to its requests."),
         ]),
         "endpoint": {
             "description": "`host:port` / `[v6]:port`, or a map with an address and a weight.",
@@ -167,6 +187,25 @@ fn defs() -> Value {
             ("max_pending", pos_int(), "Requests waiting for a connection past the cap; more get 503. Default 1024."),
             ("pending_timeout", r("duration"), "Longest wait for a connection slot. Default 5s."),
         ]),
+        "healthCheck": obj("Active HTTP health checks: GET `path` on every endpoint address; a 2xx answer passes.", &["path"], &[
+            ("path", r("urlPath"), "Path (and query) requested."),
+            ("interval", r("duration"), "Time between two checks of one address. Default 5s."),
+            ("timeout", r("duration"), "Bound on one check (connect, request, response head). Default 1s."),
+            ("healthy_threshold", pos_int(), "Consecutive passes that make an unhealthy address healthy. Default 2."),
+            ("unhealthy_threshold", pos_int(), "Consecutive failures that make a healthy address unhealthy. Default 3."),
+            ("host", s(), "Host header (HTTP/2 :authority) sent. Default: the endpoint's host:port."),
+        ]),
+        "outlierDetection": obj("Passive outlier ejection: addresses failing in a row leave the rotation for a while.", &[], &[
+            ("consecutive_5xx", json!({ "type": "integer", "minimum": 0 }), "5xx answers (or resets) in a row that eject an address. Default 5; 0: never."),
+            ("consecutive_connect_failures", json!({ "type": "integer", "minimum": 0 }), "Failed connection attempts in a row that eject an address. Default 5; 0: never."),
+            ("base_ejection_time", r("duration"), "Length of the first ejection; the n-th lasts n times this. Default 30s."),
+            ("max_ejection_time", r("duration"), "Longest ejection. Default 300s; at least base_ejection_time."),
+            ("max_ejection_percent", pct(), "At most this percent of the addresses are ejected at once. Default 50."),
+        ]),
+        "retryBudget": obj("Retry budget: retries allowed relative to requests, so retries cannot multiply an outage.", &[], &[
+            ("percent", pct(), "Retries allowed as a percentage of requests over the last 10 s. Default 20."),
+            ("min_retries_per_second", json!({ "type": "integer", "minimum": 0 }), "Retries always allowed per second, whatever the percentage. Default 10."),
+        ]),
     })
 }
 
@@ -185,6 +224,9 @@ fn route() -> Value {
         ("timeout", r("duration"), "Bound on the whole request, from routing to the response head. Default 15s."),
         ("buffer_request", r("bufferRequest"), "Read the whole request body before choosing an upstream."),
         ("allow_encoded_slashes", json!({ "type": "boolean" }), "Accept %2F / %5C in the path (kept encoded). Default false."),
+        ("per_try_timeout", r("duration"), "Bound on each attempt (first try and each retry). Default: none, only `timeout`."),
+        ("retry", r("retry"), "Retry failed attempts."),
+        ("mirror", r("mirror"), "Copy a share of the traffic to a shadow cluster."),
     ]);
     if let Value::Object(m) = &mut route {
         let one_of: Vec<Value> = crate::keys::ROUTE_ACTIONS
@@ -203,6 +245,10 @@ fn r(name: &str) -> Value {
 
 fn s() -> Value {
     json!({ "type": "string" })
+}
+
+fn pct() -> Value {
+    json!({ "type": "integer", "minimum": 0, "maximum": 100 })
 }
 
 fn pos_int() -> Value {
@@ -286,10 +332,16 @@ mod tests {
             ("/$defs/rewrite", keys::REWRITE),
             ("/$defs/headerOps", keys::HEADER_OPS),
             ("/$defs/bufferRequest", keys::BUFFER_REQUEST),
+            ("/$defs/retry", keys::RETRY),
+            ("/$defs/backoff", keys::BACKOFF),
+            ("/$defs/mirror", keys::MIRROR),
             ("/$defs/cluster", keys::CLUSTER),
             ("/$defs/endpoint/oneOf/1", keys::ENDPOINT),
             ("/$defs/upstreamTls", keys::UPSTREAM_TLS),
             ("/$defs/pool", keys::POOL),
+            ("/$defs/healthCheck", keys::HEALTH_CHECK),
+            ("/$defs/outlierDetection", keys::OUTLIER_DETECTION),
+            ("/$defs/retryBudget", keys::RETRY_BUDGET),
         ];
         for (pointer, known) in sections {
             let decoder: BTreeSet<String> = known.iter().map(|k| k.to_string()).collect();

@@ -3,6 +3,7 @@
 mod env;
 mod errors;
 mod full;
+mod resilience;
 mod robustness;
 mod validation;
 

@@ -95,6 +95,11 @@ fn cluster_references(config: &Config, d: &mut Decoder) {
                 .collect(),
             RouteAction::Direct(_) | RouteAction::Redirect(_) => Vec::new(),
         };
+        let mirror = r
+            .mirror
+            .as_ref()
+            .map(|m| (format!("{}.mirror.cluster", r.at.path), m.cluster.as_str()));
+        let refs = refs.into_iter().chain(mirror);
         for (path, name) in refs {
             if names.contains(&name) {
                 continue;

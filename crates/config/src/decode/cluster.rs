@@ -1,4 +1,7 @@
-//! `clusters[i]`: endpoints, protocol, load balancing, upstream TLS and the pool.
+//! `clusters[i]`: endpoints, protocol, load balancing, upstream TLS, the pool, and (in
+//! `resilience`) health checks, outlier detection, circuit breaking and the retry budget.
+
+mod resilience;
 
 use std::time::Duration;
 
@@ -86,6 +89,7 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Cluster
         Some(n) => pool(d, n, &f.path("pool")),
         None => default_pool(),
     };
+    let resilience = resilience::decode(d, &f);
     Some(Cluster {
         name,
         endpoints,
@@ -94,6 +98,7 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Cluster
         connect_timeout,
         tls,
         pool,
+        resilience,
         at: f.location(),
     })
 }

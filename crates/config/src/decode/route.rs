@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::{Decoder, Fields};
 use crate::keys;
 use crate::model::{
-    BufferRequest, DirectResponse, HeaderMatch, HeaderOps, PathMatch, Redirect, Rewrite, Route,
-    RouteAction, RouteMatch, Split, WeightedCluster,
+    BufferRequest, DirectResponse, HeaderMatch, HeaderOps, Mirror, PathMatch, Redirect, Retry,
+    RetryOn, Rewrite, Route, RouteAction, RouteMatch, Split, WeightedCluster,
 };
 use crate::syntax;
 use crate::yaml::Node;
@@ -66,6 +66,13 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
         .get("allow_encoded_slashes")
         .and_then(|n| d.bool(n, &f.path("allow_encoded_slashes")))
         .unwrap_or(false);
+    let per_try_timeout = f
+        .get("per_try_timeout")
+        .and_then(|n| d.positive_duration(n, &f.path("per_try_timeout")));
+    let retry = f.get("retry").and_then(|n| retry(d, n, &f.path("retry")));
+    let mirror = f
+        .get("mirror")
+        .and_then(|n| mirror(d, n, &f.path("mirror")));
     Some(Route {
         name,
         matcher,
@@ -76,8 +83,131 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
         timeout,
         buffer_request,
         allow_encoded_slashes,
+        per_try_timeout,
+        retry,
+        mirror,
         at: f.location(),
     })
+}
+
+/// `retry.on` values, as written.
+pub(crate) const RETRY_ON: &[(&str, RetryOn)] = &[
+    ("connect-failure", RetryOn::ConnectFailure),
+    ("reset", RetryOn::Reset),
+    ("5xx", RetryOn::Status5xx),
+    ("gateway-error", RetryOn::GatewayError),
+];
+/// `retry.backoff.base` when absent.
+pub(crate) const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(25);
+/// `retry.backoff.max` when absent.
+pub(crate) const DEFAULT_BACKOFF_MAX: Duration = Duration::from_millis(250);
+/// The most retries a route may ask for: more only multiplies an outage.
+const MAX_RETRY_ATTEMPTS: u32 = 10;
+
+fn retry(d: &mut Decoder, node: &Node, path: &str) -> Option<Retry> {
+    let f = d.map(node, path, keys::RETRY)?;
+    let attempts = f.required(d, "attempts").and_then(|n| {
+        let v: u32 = d.at_least_one(n, &f.path("attempts"))?;
+        if v > MAX_RETRY_ATTEMPTS {
+            d.error(
+                &f.path("attempts"),
+                n.mark,
+                format!(
+                    "at most {MAX_RETRY_ATTEMPTS} retries (retries multiply load during an outage)"
+                ),
+            );
+            return None;
+        }
+        Some(v)
+    })?;
+    let on = match f.get("on") {
+        Some(n) => {
+            let p = f.path("on");
+            let items = d.seq(n, &p).unwrap_or_default();
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    d.choice(item, &format!("{p}[{i}]"), "retry condition", RETRY_ON)
+                })
+                .collect()
+        }
+        None => vec![RetryOn::ConnectFailure, RetryOn::Reset],
+    };
+    let statuses = match f.get("statuses") {
+        Some(n) => {
+            let p = f.path("statuses");
+            let items = d.seq(n, &p).unwrap_or_default();
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| {
+                    let ip = format!("{p}[{i}]");
+                    let v: u16 = d.int(item, &ip)?;
+                    if !(100..=599).contains(&v) {
+                        d.error(&ip, item.mark, format!("invalid status {v} (100-599)"));
+                        return None;
+                    }
+                    Some(v)
+                })
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let non_idempotent = f
+        .get("non_idempotent")
+        .and_then(|n| d.bool(n, &f.path("non_idempotent")))
+        .unwrap_or(false);
+    let (mut backoff_base, mut backoff_max) = (DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX);
+    if let Some(n) = f.get("backoff") {
+        let p = f.path("backoff");
+        if let Some(b) = d.map(n, &p, keys::BACKOFF) {
+            if let Some(v) = b
+                .get("base")
+                .and_then(|n| d.positive_duration(n, &b.path("base")))
+            {
+                backoff_base = v;
+            }
+            if let Some(v) = b
+                .get("max")
+                .and_then(|n| d.positive_duration(n, &b.path("max")))
+            {
+                backoff_max = v;
+            }
+            if backoff_base > backoff_max {
+                d.error(&p, n.mark, "`base` must not exceed `max`");
+            }
+        }
+    }
+    Some(Retry {
+        attempts,
+        on,
+        statuses,
+        non_idempotent,
+        backoff_base,
+        backoff_max,
+    })
+}
+
+fn mirror(d: &mut Decoder, node: &Node, path: &str) -> Option<Mirror> {
+    let f = d.map(node, path, keys::MIRROR)?;
+    let cluster = f
+        .required(d, "cluster")
+        .and_then(|n| d.nonempty(n, &f.path("cluster")))?;
+    let percent = match f.get("percent") {
+        Some(n) => {
+            let p = f.path("percent");
+            let v = d.check(n, &p, |s| {
+                s.parse::<f64>()
+                    .ok()
+                    .filter(|v| (0.0..=100.0).contains(v))
+                    .ok_or_else(|| format!("invalid percent {s:?} (a number from 0 to 100)"))
+            })?;
+            v
+        }
+        None => 100.0,
+    };
+    Some(Mirror { cluster, percent })
 }
 
 fn matcher(d: &mut Decoder, node: &Node, path: &str) -> RouteMatch {

@@ -16,13 +16,13 @@ fn unknown_keys_suggest_the_close_one() {
     );
     let src = MINIMAL.replace(
         "    cluster: backend\n",
-        "    cluster: backend\n    retry: { attempts: 2 }\n",
+        "    cluster: backend\n    frobnicate: { attempts: 2 }\n",
     );
     one_error(
         &src,
-        "routes[0].retry",
+        "routes[0].frobnicate",
         7,
-        "unknown key `retry` (expected one of: name, match,",
+        "unknown key `frobnicate` (expected one of: name, match,",
     );
     one_error(
         &format!("{MINIMAL}lisener: x\n"),
