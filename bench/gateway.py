@@ -352,7 +352,9 @@ def sekisho_conf(port: int, origin_port: int) -> str:
 listeners: [{{ name: public, listen: "127.0.0.1:{port}" }}]
 access_log: {{ path: "off" }}
 routes: [{{ name: origin, match: {{ path_prefix: / }}, cluster: origin }}]
-clusters: [{{ name: origin, endpoints: ["127.0.0.1:{origin_port}"] }}]
+# idle upstream connections kept 300 s, as for nginx and HAProxy (default 60 s would
+# close the pool between this target's runs)
+clusters: [{{ name: origin, endpoints: ["127.0.0.1:{origin_port}"], pool: {{ idle_timeout: 300s }} }}]
 """
 
 
@@ -446,7 +448,7 @@ def sekisho_full_conf(d: Path, port: int, admin_port: int, origin_port: int) -> 
         "clusters:",
     ]
     for c in ["items", "users", "payments", "search", "static", "monolith"]:
-        lines.append(f'  - {{ name: {c}, endpoints: ["{o}"], pool: {{ max_idle: 64 }} }}')
+        lines.append(f'  - {{ name: {c}, endpoints: ["{o}"], pool: {{ max_idle: 64, idle_timeout: 300s }} }}')
     return "\n".join(lines) + "\n"
 
 
@@ -1000,6 +1002,10 @@ def render_md(res: dict) -> str:
     for t, d in res["targets"].items():
         if d["sanity"] and not d["sanity"].get("ok") and not d["failure"]:
             L.append(f"- **{t} sanity check failed**: {d['sanity'].get('error')}")
+    for t, d in res["summary"]["per_target"].items():
+        if d["wrk_cpu_pct"] and d["wrk_cpu_pct"]["max"] > 85:
+            L.append(f"- {t}: wrk used up to {d['wrk_cpu_pct']['max']:.0f} % of its core; its req/s may be "
+                     "limited by the load generator, not by the server core")
     errs = {t: d["errors"] for t, d in res["summary"]["per_target"].items() if d["errors"]}
     for t, e in errs.items():
         L.append(f"- **{t}: {e} errors** (non-2xx/3xx responses or socket errors) over its measured runs")
