@@ -1,5 +1,6 @@
 //! Whole-config tests: parsing, defaults, every validation rule, env, robustness.
 
+mod cluster_resilience;
 mod env;
 mod errors;
 mod full;

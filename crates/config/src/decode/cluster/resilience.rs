@@ -15,10 +15,12 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Decodes the resilience keys of one cluster mapping; absent keys get their defaults.
 pub(crate) fn decode(d: &mut Decoder, f: &Fields) -> ClusterResilience {
-    let mut r = ClusterResilience::default();
-    r.health_check = f
-        .get("health_check")
-        .and_then(|n| health_check(d, n, &f.path("health_check")));
+    let mut r = ClusterResilience {
+        health_check: f
+            .get("health_check")
+            .and_then(|n| health_check(d, n, &f.path("health_check"))),
+        ..Default::default()
+    };
     if let Some(n) = f.get("outlier_detection") {
         r.outlier_detection = outlier_detection(d, n, &f.path("outlier_detection"));
     }
