@@ -183,6 +183,7 @@ pub fn cluster(endpoints: Vec<Endpoint>, protocol: Protocol) -> Cluster {
             max_pending: 1024,
             pending_timeout: Duration::from_secs(5),
         },
+        resilience: Default::default(),
         at: Location::default(),
     }
 }
