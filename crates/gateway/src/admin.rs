@@ -1,4 +1,5 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/clusters`.
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`, `/config`, `/clusters`, and
+//! `POST /reload`.
 //!
 //! Kept apart from client listeners so it can be bound to a private address and never
 //! competes with client traffic for connection limits.
@@ -16,10 +17,15 @@ use sekisho_telemetry::metrics::MetricWriter;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::control::Control;
 use crate::server::Shared;
 
 /// Serves the admin endpoints until shutdown.
-pub async fn serve(socket: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    socket: TcpListener,
+    control: Arc<Control>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -31,12 +37,12 @@ pub async fn serve(socket: TcpListener, shared: Arc<Shared>, mut shutdown: watch
             r = socket.accept() => match r { Ok(p) => p, Err(_) => continue },
             _ = shutdown.changed() => return,
         };
-        let shared = shared.clone();
+        let control = control.clone();
         let builder = builder.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(route(&shared, &req)) }
+                let control = control.clone();
+                async move { Ok::<_, std::convert::Infallible>(route(&control, &req).await) }
             });
             let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
@@ -45,7 +51,24 @@ pub async fn serve(socket: TcpListener, shared: Arc<Shared>, mut shutdown: watch
     }
 }
 
-fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+async fn route(control: &Control, req: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let shared = &*control.shared;
+    if req.uri().path() == "/reload" {
+        if req.method() != Method::POST {
+            return text(StatusCode::METHOD_NOT_ALLOWED, "use POST /reload\n");
+        }
+        return match control.reload_file().await {
+            Ok(()) => json(&serde_json::json!({ "reloaded": true })),
+            Err(errors) => {
+                let mut resp = json(&serde_json::json!({
+                    "reloaded": false,
+                    "errors": errors.0.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                }));
+                *resp.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+                resp
+            }
+        };
+    }
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     }
@@ -68,11 +91,22 @@ fn route(shared: &Shared, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             );
             resp
         }
-        "/config" => json(&shared.plan.load().config.effective_json()),
+        "/config" => {
+            let status = control.status();
+            json(&serde_json::json!({
+                "config": shared.plan.load().config.effective_json(),
+                "reload": {
+                    "reloads": status.reloads,
+                    "failures": status.failures,
+                    "last_error": status.last_error,
+                    "applied_at": status.applied_at.map(httpdate::fmt_http_date),
+                },
+            }))
+        }
         "/clusters" => json(&clusters_json(shared)),
         _ => text(
             StatusCode::NOT_FOUND,
-            "not found; try /healthz /readyz /metrics /config /clusters\n",
+            "not found; try /healthz /readyz /metrics /config /clusters, POST /reload\n",
         ),
     }
 }

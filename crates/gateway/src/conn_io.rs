@@ -9,6 +9,10 @@
 //! hyper's own `header_read_timeout` starts when a keep-alive connection begins waiting, so it
 //! would also cut idle connections at the header deadline; this wrapper keeps the two apart.
 //! The service marks requests in flight through [`Activity`].
+//!
+//! It also scans each request head's header names for `Content-Length` together with
+//! `Transfer-Encoding`: hyper resolves that pair by dropping `Content-Length` (which the
+//! service cannot see), but a gateway refuses it outright as a smuggling attempt.
 
 use std::future::Future;
 use std::io;
@@ -26,9 +30,16 @@ use tokio::time::{Instant, Sleep};
 pub struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicUsize,
+    ambiguous_framing: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
+    /// Whether the last request head carried both `Content-Length` and
+    /// `Transfer-Encoding` (cleared by reading).
+    pub fn take_ambiguous_framing(&self) -> bool {
+        self.ambiguous_framing.swap(false, Ordering::Relaxed)
+    }
+
     /// Marks a request in flight until the returned guard is dropped.
     pub fn begin(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -67,6 +78,71 @@ pub struct TimedIo<T> {
     seen_finished: usize,
     read_deadline: Pin<Box<Sleep>>,
     write_stall: Option<Pin<Box<Sleep>>>,
+    scan: HeadScan,
+}
+
+/// Byte-at-a-time scan of a request head's header names, across reads.
+#[derive(Debug, Default)]
+struct HeadScan {
+    /// Position in the current line.
+    col: usize,
+    /// The current line may still be `content-length:` / `transfer-encoding:`.
+    maybe_cl: bool,
+    maybe_te: bool,
+    seen_cl: bool,
+    seen_te: bool,
+    /// The current line has only had `\r` so far (an empty line ends the head).
+    blank: bool,
+    done: bool,
+}
+
+const CL: &[u8] = b"content-length:";
+const TE: &[u8] = b"transfer-encoding:";
+
+impl HeadScan {
+    fn start() -> Self {
+        HeadScan {
+            maybe_cl: true,
+            maybe_te: true,
+            blank: true,
+            ..Default::default()
+        }
+    }
+
+    /// Feeds bytes; returns true once the head ended having carried both headers.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.done {
+                break;
+            }
+            if b == b'\n' {
+                if self.blank && self.col <= 1 {
+                    self.done = true;
+                    return self.seen_cl && self.seen_te;
+                }
+                *self = HeadScan {
+                    seen_cl: self.seen_cl,
+                    seen_te: self.seen_te,
+                    ..HeadScan::start()
+                };
+                continue;
+            }
+            if b != b'\r' {
+                self.blank = false;
+            }
+            let lower = b.to_ascii_lowercase();
+            self.maybe_cl &= CL.get(self.col) == Some(&lower);
+            self.maybe_te &= TE.get(self.col) == Some(&lower);
+            self.col += 1;
+            if self.maybe_cl && self.col == CL.len() {
+                self.seen_cl = true;
+            }
+            if self.maybe_te && self.col == TE.len() {
+                self.seen_te = true;
+            }
+        }
+        false
+    }
 }
 
 impl<T> TimedIo<T> {
@@ -88,6 +164,7 @@ impl<T> TimedIo<T> {
             seen_finished: 0,
             read_deadline: Box::pin(tokio::time::sleep(first)),
             write_stall: None,
+            scan: HeadScan::start(),
         }
     }
 
@@ -124,9 +201,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Ok(())) => {
                 if this.phase == Phase::Idle && buf.filled().len() > before {
                     this.phase = Phase::Head;
+                    this.scan = HeadScan::start();
                     this.read_deadline
                         .as_mut()
                         .reset(Instant::now() + this.header_timeout);
+                }
+                if this.phase == Phase::Head {
+                    let fresh = buf.filled().get(before..).unwrap_or_default();
+                    if this.scan.feed(fresh) {
+                        this.activity
+                            .ambiguous_framing
+                            .store(true, Ordering::Relaxed);
+                    }
                 }
                 Poll::Ready(Ok(()))
             }
@@ -201,5 +287,39 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeadScan;
+
+    fn scan(head: &[u8], split: usize) -> bool {
+        let mut s = HeadScan::start();
+        let (a, b) = head.split_at(split.min(head.len()));
+        s.feed(a) || s.feed(b)
+    }
+
+    #[test]
+    fn flags_content_length_with_transfer_encoding_across_reads() {
+        let both = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
+        for split in 0..both.len() {
+            assert!(scan(both, split), "split at {split}");
+        }
+        let upper = b"POST / HTTP/1.1\r\nTRANSFER-ENCODING: chunked\r\ncontent-LENGTH: 4\r\n\r\n";
+        assert!(scan(upper, 20));
+    }
+
+    #[test]
+    fn ignores_single_framing_headers_and_lookalikes() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 4\r\n\r\nabcd"[..],
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nX-Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+            // Header names in the body do not count: the head ended.
+            b"POST / HTTP/1.1\r\nContent-Length: 40\r\n\r\nTransfer-Encoding: chunked\r\n",
+        ] {
+            assert!(!scan(head, 7), "{}", String::from_utf8_lossy(head));
+        }
     }
 }

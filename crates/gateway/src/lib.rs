@@ -8,7 +8,10 @@ mod access;
 mod admin;
 mod body;
 mod conn_io;
+mod control;
+mod forward;
 mod headers;
+mod listener;
 mod pipeline;
 mod plan;
 mod respond;
@@ -16,9 +19,10 @@ mod server;
 mod tls;
 mod upgrade;
 
+pub use control::ReloadStatus;
 pub use plan::{compile, Plan};
 pub use respond::GatewayError;
-pub use server::{Gateway, StartError};
+pub use server::{Gateway, ReloadSource, StartError};
 
 /// Errors carried by bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -14,15 +14,16 @@ use std::time::Instant;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body::Body as _;
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use sekisho_proxy::UpstreamBody;
 use sekisho_router::normalize_path;
 use sekisho_telemetry::request_id::RequestId;
 use sekisho_telemetry::trace_context::propagate;
 
 use crate::access::{LogGuard, RequestLog};
 use crate::body::ResponseBody;
+use crate::forward::{self, RequestBody, REPLAY_LIMIT};
 use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
 use crate::plan::{Action, Plan, Target};
 use crate::respond::GatewayError;
@@ -94,6 +95,12 @@ async fn proxy(
     mut req: Request<Incoming>,
     log: &mut LogGuard,
 ) -> Result<Response<ResponseBody>, GatewayError> {
+    if conn.activity.take_ambiguous_framing() {
+        return Err(GatewayError::Ambiguous(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    check_framing(&req)?;
     let normalized = normalize_path(req.uri().path())?;
     let host = request_host(&req).ok_or(GatewayError::BadHost)?;
     let host_str = host.to_str().map_err(|_| GatewayError::BadHost)?;
@@ -196,22 +203,41 @@ async fn proxy(
         route.request_headers.apply(&mut parts.headers);
     }
 
-    let body: UpstreamBody = match route.buffer_max {
-        Some(limit) => buffer_body(&parts.headers, body, limit).await?,
-        None => body
-            .map_err(|e| Box::new(e) as crate::BoxError)
-            .boxed_unsync(),
+    // Keep the body when the route buffers, or when a retry or mirror needs to send it
+    // again and it is small; otherwise stream it through.
+    let replay = (route.retry.is_some() || route.mirror.is_some())
+        && (body.is_end_stream()
+            || declared_length(&parts.headers).is_some_and(|n| n <= REPLAY_LIMIT));
+    let body = match route.buffer_max {
+        Some(limit) => {
+            let (bytes, trailers) = read_body(&parts.headers, body, limit).await?;
+            RequestBody::Kept(bytes, trailers)
+        }
+        None if replay => {
+            let (bytes, trailers) = read_body(&parts.headers, body, REPLAY_LIMIT).await?;
+            RequestBody::Kept(bytes, trailers)
+        }
+        None => RequestBody::Streamed(
+            body.map_err(|e| Box::new(e) as crate::BoxError)
+                .boxed_unsync(),
+        ),
     };
-    let upstream_req = Request::from_parts(parts, body);
+    if let Some(mirror) = &route.mirror {
+        mirror.maybe_send(&parts, &body, route.timeout);
+    }
 
     let upstream_start = Instant::now();
-    let sent = tokio::time::timeout(route.timeout, target.cluster.send(upstream_req)).await;
+    let sent = forward::send(
+        &target.cluster,
+        parts,
+        body,
+        route.retry.as_ref(),
+        route.timeout,
+        route.per_try_timeout,
+    )
+    .await;
     log.set_upstream_time(upstream_start.elapsed());
-    let upstream = match sent {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => return Err(GatewayError::Upstream(e)),
-        Err(_) => return Err(GatewayError::UpstreamTimeout(route.timeout)),
-    };
+    let upstream = sent?;
     log.set_upstream(upstream.endpoint, upstream.in_flight);
     let mut resp = upstream.response;
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
@@ -225,6 +251,37 @@ async fn proxy(
         route.response_headers.apply(resp.headers_mut());
     }
     Ok(resp.map(ResponseBody::Upstream))
+}
+
+/// Refuses requests that two HTTP implementations could read differently. hyper already
+/// refuses most (conflicting `Content-Length`, bad chunk sizes, obsolete folding, invalid
+/// bytes); these pass its parser but are ambiguous for a proxy (RFC 9112 §6.1, §3.2).
+fn check_framing(req: &Request<Incoming>) -> Result<(), GatewayError> {
+    let h = req.headers();
+    if h.contains_key(header::TRANSFER_ENCODING) && h.contains_key(header::CONTENT_LENGTH) {
+        return Err(GatewayError::Ambiguous(
+            "both Content-Length and Transfer-Encoding",
+        ));
+    }
+    let mut hosts = h.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err(GatewayError::Ambiguous("more than one Host header"));
+    }
+    if let (Some(host), Some(authority)) = (host, req.uri().authority()) {
+        if !host
+            .as_bytes()
+            .eq_ignore_ascii_case(authority.as_str().as_bytes())
+        {
+            return Err(GatewayError::Ambiguous(
+                "the request target's authority differs from Host",
+            ));
+        }
+    }
+    if host.is_none() && req.uri().authority().is_none() && req.version() == Version::HTTP_11 {
+        return Err(GatewayError::BadHost);
+    }
+    Ok(())
 }
 
 /// The host the client asked for: `Host` (HTTP/1.1) or the URI authority (HTTP/2).
@@ -250,18 +307,21 @@ fn upstream_uri(path: &str, query: Option<&str>) -> Result<Uri, GatewayError> {
     built.map_err(|_| GatewayError::Internal("normalized path is not a valid URI".into()))
 }
 
+fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// Reads the whole request body (bounded) so a slow client never holds an upstream
 /// connection; past `limit` bytes the answer is 413.
-async fn buffer_body(
+async fn read_body(
     headers: &http::HeaderMap,
     body: Incoming,
     limit: u64,
-) -> Result<UpstreamBody, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit) {
+) -> Result<(Bytes, Option<http::HeaderMap>), GatewayError> {
+    if declared_length(headers).is_some_and(|n| n > limit) {
         return Err(GatewayError::PayloadTooLarge { limit });
     }
     let max = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -274,14 +334,7 @@ async fn buffer_body(
             GatewayError::ClientBody(e.to_string())
         }
     })?;
+    // Trailers are rare on buffered routes; keep them rather than drop them silently.
     let trailers = collected.trailers().cloned();
-    let bytes: Bytes = collected.to_bytes();
-    let full = Full::new(bytes).map_err(|never| match never {});
-    Ok(match trailers {
-        // Trailers are rare on buffered routes; keep them rather than drop them silently.
-        Some(t) => full
-            .with_trailers(async move { Some(Ok(t)) })
-            .boxed_unsync(),
-        None => full.boxed_unsync(),
-    })
+    Ok((collected.to_bytes(), trailers))
 }

@@ -19,6 +19,7 @@ use sekisho_router::{
 };
 use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 
+use crate::forward::{MirrorTarget, RetryPolicy, MIRROR_SLOTS};
 use crate::headers::HeaderEdits;
 
 /// The compiled, immutable form of a config.
@@ -49,6 +50,12 @@ pub struct RouteEntry {
     pub buffer_max: Option<u64>,
     /// Whether `%2F`/`%5C` are accepted in the path.
     pub allow_encoded_slashes: bool,
+    /// Bound on each attempt.
+    pub per_try_timeout: Option<Duration>,
+    /// Retry policy.
+    pub retry: Option<RetryPolicy>,
+    /// Shadow traffic.
+    pub mirror: Option<MirrorTarget>,
     /// Metrics for answers the gateway gives itself on this route (direct, redirect, errors
     /// before a cluster is chosen).
     pub local_metrics: Arc<RequestMetrics>,
@@ -330,6 +337,19 @@ fn compile_route(
         timeout: route.timeout,
         buffer_max: route.buffer_request.as_ref().map(|b| b.max_bytes),
         allow_encoded_slashes: route.allow_encoded_slashes,
+        per_try_timeout: route.per_try_timeout,
+        retry: route.retry.as_ref().map(RetryPolicy::new),
+        mirror: match &route.mirror {
+            Some(m) => Some(MirrorTarget {
+                cluster: clusters
+                    .get(&m.cluster)
+                    .cloned()
+                    .ok_or_else(|| format!("mirror cluster {:?} is not available", m.cluster))?,
+                fraction: m.percent / 100.0,
+                slots: Arc::new(tokio::sync::Semaphore::new(MIRROR_SLOTS)),
+            }),
+            None => None,
+        },
         local_metrics: registry.request_metrics(&route.name, ""),
     })
 }

@@ -20,6 +20,10 @@ pub enum GatewayError {
     /// The request had no usable `Host` / `:authority`.
     #[error("missing or invalid host")]
     BadHost,
+    /// Ambiguous framing or identity that another server could read differently
+    /// (request smuggling): refused, never forwarded.
+    #[error("{0}")]
+    Ambiguous(&'static str),
     /// No route matched.
     #[error("no route for this request")]
     NoRoute,
@@ -47,7 +51,13 @@ impl GatewayError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::BadPath(_) | GatewayError::EncodedSeparator | GatewayError::BadHost => {
+            GatewayError::BadPath(_)
+            | GatewayError::EncodedSeparator
+            | GatewayError::BadHost
+            | GatewayError::Ambiguous(_) => StatusCode::BAD_REQUEST,
+            // The only way a request cannot be sent as given is its body failing: the
+            // client's (a malformed chunk, a connection cut mid-body).
+            GatewayError::Upstream(e) if e.kind() == UpstreamErrorKind::InvalidRequest => {
                 StatusCode::BAD_REQUEST
             }
             GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
@@ -65,6 +75,7 @@ impl GatewayError {
             GatewayError::BadPath(_) => "bad_path",
             GatewayError::EncodedSeparator => "encoded_separator",
             GatewayError::BadHost => "bad_host",
+            GatewayError::Ambiguous(_) => "ambiguous_request",
             GatewayError::NoRoute => "no_route",
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",
             GatewayError::ClientBody(_) => "bad_request_body",
@@ -77,7 +88,7 @@ impl GatewayError {
                 UpstreamErrorKind::Tls => "upstream_tls_failed",
                 UpstreamErrorKind::Reset => "upstream_reset",
                 UpstreamErrorKind::Protocol => "upstream_protocol_error",
-                UpstreamErrorKind::InvalidRequest => "upstream_request_invalid",
+                UpstreamErrorKind::InvalidRequest => "bad_request_body",
             },
             GatewayError::Internal(_) => "internal",
         }

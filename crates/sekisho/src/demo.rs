@@ -100,7 +100,7 @@ Access log lines (JSON) go to stdout. Try:
 Ctrl-C drains and exits.
 "#
     );
-    crate::run_until_signal(gateway, None, Duration::from_secs(5)).await?;
+    crate::run_until_signal(gateway, Duration::from_secs(5), Duration::ZERO).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -28,6 +28,14 @@ enum Command {
         /// Longest wait for requests in flight on SIGTERM/SIGINT.
         #[arg(long, default_value = "30s", value_parser = parse_duration)]
         drain_timeout: Duration,
+        /// On SIGTERM/SIGINT, report unready on /readyz this long before closing the listeners
+        /// (time for load balancers to stop sending; e.g. a Kubernetes preStop).
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        drain_delay: Duration,
+        /// Check the config file (and the certificates it names) this often and reload when
+        /// they change; `0s` turns watching off (SIGHUP and POST /reload still work).
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        watch_interval: Duration,
         /// Worker threads serving connections (default: one per CPU core).
         #[arg(long)]
         workers: Option<usize>,
@@ -73,8 +81,11 @@ fn main() -> ExitCode {
         Command::Serve {
             config,
             drain_timeout,
+            drain_delay,
+            watch_interval,
             workers,
-        } => runtime(workers).and_then(|rt| rt.block_on(serve(&config, drain_timeout))),
+        } => runtime(workers)
+            .and_then(|rt| rt.block_on(serve(&config, drain_timeout, drain_delay, watch_interval))),
         Command::Demo {
             listen,
             admin,
@@ -141,7 +152,12 @@ async fn validate(path: &std::path::Path) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn serve(path: &std::path::Path, drain: Duration) -> anyhow::Result<ExitCode> {
+async fn serve(
+    path: &std::path::Path,
+    drain: Duration,
+    drain_delay: Duration,
+    watch_interval: Duration,
+) -> anyhow::Result<ExitCode> {
     let config = match sekisho_config::load_file(path) {
         Ok(c) => c,
         Err(errors) => {
@@ -151,7 +167,11 @@ async fn serve(path: &std::path::Path, drain: Duration) -> anyhow::Result<ExitCo
             return Ok(ExitCode::FAILURE);
         }
     };
-    let gateway = match sekisho_gateway::Gateway::start(config).await {
+    let source = sekisho_gateway::ReloadSource {
+        path: Some(path.to_path_buf()),
+        watch_interval: (!watch_interval.is_zero()).then_some(watch_interval),
+    };
+    let gateway = match sekisho_gateway::Gateway::start_with(config, source).await {
         Ok(g) => g,
         Err(sekisho_gateway::StartError::Config(errors)) => {
             for e in &errors.0 {
@@ -162,15 +182,15 @@ async fn serve(path: &std::path::Path, drain: Duration) -> anyhow::Result<ExitCo
         Err(e) => return Err(e.into()),
     };
     tracing::info!(config = %path.display(), "sekisho serving");
-    run_until_signal(gateway, Some(path), drain).await?;
+    run_until_signal(gateway, drain, drain_delay).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Serves until SIGTERM/SIGINT (graceful drain); SIGHUP reloads the config file.
 pub(crate) async fn run_until_signal(
     gateway: sekisho_gateway::Gateway,
-    config_path: Option<&std::path::Path>,
     drain: Duration,
+    drain_delay: Duration,
 ) -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -181,19 +201,14 @@ pub(crate) async fn run_until_signal(
             _ = term.recv() => break,
             _ = int.recv() => break,
             _ = hup.recv() => {
-                let Some(path) = config_path else { continue };
-                match sekisho_config::load_file(path).map(|c| gateway.reload(c)) {
-                    Ok(Ok(())) => tracing::info!(config = %path.display(), "config reloaded"),
-                    Ok(Err(errors)) | Err(errors) => {
-                        for e in &errors.0 {
-                            tracing::error!(config = %path.display(), "reload rejected: {e}");
-                        }
-                    }
+                // Errors are logged, counted and shown on /config by the gateway.
+                if gateway.reload_file().await.is_ok() {
+                    tracing::info!("config reloaded (SIGHUP)");
                 }
             }
         }
     }
     tracing::info!(timeout = ?drain, "draining");
-    gateway.shutdown(drain).await;
+    gateway.shutdown(drain, drain_delay).await;
     Ok(())
 }

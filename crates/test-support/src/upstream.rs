@@ -98,6 +98,7 @@ pub struct Upstream {
     seen: Arc<Mutex<Vec<Seen>>>,
     connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
+    conn_tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 impl Upstream {
@@ -140,7 +141,9 @@ impl Upstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(AtomicUsize::new(0));
         let handler: Handler = Arc::new(handler);
+        let conn_tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
         let task = {
+            let conn_tasks = conn_tasks.clone();
             let seen = seen.clone();
             let connections = connections.clone();
             let tls = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -151,7 +154,7 @@ impl Upstream {
                     };
                     let conn = connections.fetch_add(1, Ordering::SeqCst);
                     let (seen, handler, tls) = (seen.clone(), handler.clone(), tls.clone());
-                    tokio::spawn(async move {
+                    let conn_task = tokio::spawn(async move {
                         let service =
                             service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                                 let (seen, handler) = (seen.clone(), handler.clone());
@@ -195,6 +198,10 @@ impl Upstream {
                             }
                         }
                     });
+                    conn_tasks
+                        .lock()
+                        .expect("lock")
+                        .push(conn_task.abort_handle());
                 }
             })
         };
@@ -204,6 +211,7 @@ impl Upstream {
             seen,
             connections,
             task,
+            conn_tasks,
         }
     }
 
@@ -232,15 +240,18 @@ impl Upstream {
         self.connections.load(Ordering::SeqCst)
     }
 
-    /// Stops accepting (connections already open are closed when their tasks notice).
+    /// Dies like a killed process: stops accepting and closes every open connection.
     pub fn stop(&self) {
         self.task.abort();
+        for t in self.conn_tasks.lock().expect("lock").drain(..) {
+            t.abort();
+        }
     }
 }
 
 impl Drop for Upstream {
     fn drop(&mut self) {
-        self.task.abort();
+        self.stop();
     }
 }
 

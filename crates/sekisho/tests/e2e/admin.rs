@@ -72,7 +72,8 @@ clusters: [{{ name: items, endpoints: ["{}"] }}]
         "secrets are redacted: {cfg_text}"
     );
     assert!(cfg_text.contains("<redacted>"));
-    assert!(cfg.json()["routes"][0]["name"] == "items");
+    assert!(cfg.json()["config"]["routes"][0]["name"] == "items");
+    assert_eq!(cfg.json()["reload"]["failures"], 0);
 
     let cl = c.get(admin, "/clusters").await.json();
     let ep = &cl["clusters"][0]["endpoints"][0];

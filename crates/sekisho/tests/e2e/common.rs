@@ -25,7 +25,7 @@ impl Gw {
     /// Drains and stops the gateway.
     pub async fn stop(mut self) {
         if let Some(g) = self.gateway.take() {
-            g.shutdown(Duration::from_secs(5)).await;
+            g.shutdown(Duration::from_secs(5), Duration::ZERO).await;
         }
     }
 }
