@@ -130,3 +130,51 @@ async fn max_connections_defers_extra_clients() {
     assert_eq!(r.status, 200);
     gw.stop().await;
 }
+
+/// 1,000 connections trickling their headers (slowloris) do not stop normal requests: they
+/// complete, and their latency stays within a bounded factor of the unloaded run (the
+/// factor is printed; the bound asserted is generous).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_slow_header_connections_do_not_block_others() {
+    let up = Upstream::named("svc").await;
+    let gw = start(&config(
+        &up,
+        "header_read_timeout: 20s, max_connections: 5000",
+    ))
+    .await;
+    let c = HttpClient::http1();
+    let p99 = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() * 99 / 100 - 1]
+    };
+    let mut base = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        assert_eq!(c.get(gw.addr, "/").await.status, 200);
+        base.push(t.elapsed());
+    }
+    let mut slow = Vec::new();
+    for _ in 0..1000 {
+        let mut s = TcpStream::connect(gw.addr).await.unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let mut loaded = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        assert_eq!(c.get(gw.addr, "/").await.status, 200);
+        loaded.push(t.elapsed());
+    }
+    let (b, l) = (p99(base), p99(loaded));
+    let factor = l.as_secs_f64() / b.as_secs_f64().max(1e-6);
+    eprintln!("slowloris: p99 unloaded {b:?}, with 1000 slow-header connections {l:?} (factor {factor:.2})");
+    assert!(
+        l < Duration::from_secs(1),
+        "p99 with slow connections: {l:?}"
+    );
+    assert_eq!(up.count(), 400, "slow heads never reached the upstream");
+    drop(slow);
+    gw.stop().await;
+}

@@ -10,6 +10,7 @@ mod connections;
 mod dns;
 mod errors;
 mod hardening;
+mod mirror;
 mod normalization;
 mod process;
 mod protocols;
