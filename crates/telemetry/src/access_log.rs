@@ -193,6 +193,13 @@ impl AccessLog {
     /// Queues one line. Never blocks; drops (and counts) the line when the
     /// writer is behind.
     pub fn log(&self, entry: &AccessLogEntry<'_>) {
+        self.log_with(|buf| entry.write_json(buf));
+    }
+
+    /// Queues one line in a caller's own format (e.g. another proxy's field set):
+    /// `write` appends the line, newline included, to a recycled buffer. Never blocks,
+    /// like [`AccessLog::log`].
+    pub fn log_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let Some(Running {
             tx: Some(tx),
             free,
@@ -203,7 +210,7 @@ impl AccessLog {
             return;
         };
         let mut buf = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(512));
-        entry.write_json(&mut buf);
+        write(&mut buf);
         if let Err(TrySendError::Full(Msg::Line(mut buf)))
         | Err(TrySendError::Disconnected(Msg::Line(mut buf))) = tx.try_send(Msg::Line(buf))
         {

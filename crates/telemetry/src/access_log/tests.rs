@@ -174,3 +174,16 @@ fn off_writes_nothing() {
     log.flush().unwrap();
     assert_eq!(log.dropped(), 0);
 }
+
+#[test]
+fn log_with_writes_a_caller_formatted_line() {
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let sink = Shared {
+        out: out.clone(),
+        gate: None,
+    };
+    let log = AccessLog::to_writer(Box::new(sink), AccessLogOptions::default()).unwrap();
+    log.log_with(|buf| buf.extend_from_slice(b"{\"chocon_req\":\"abc\"}\n"));
+    log.flush().unwrap();
+    assert_eq!(lines(&out), vec![serde_json::json!({"chocon_req": "abc"})]);
+}
