@@ -221,7 +221,7 @@ pub async fn send(
         if !retry || retries >= policy.attempts || Instant::now() >= deadline {
             return result;
         }
-        if !retry_allowed(cluster) {
+        if !cluster.try_acquire_retry() {
             tracing::debug!(cluster = cluster.name(), "retry budget exhausted");
             return result;
         }
@@ -252,24 +252,11 @@ async fn attempt(
 ) -> Result<UpstreamResponse, GatewayError> {
     let left = deadline.saturating_duration_since(Instant::now());
     let bound = per_try.map_or(left, |p| p.min(left));
-    match tokio::time::timeout(bound, send_avoiding(cluster, req, exclude)).await {
+    match tokio::time::timeout(bound, cluster.send_excluding(req, exclude)).await {
         Ok(Ok(resp)) => Ok(resp),
         Ok(Err(e)) => Err(GatewayError::Upstream(e)),
         Err(_) => Err(GatewayError::UpstreamTimeout(bound)),
     }
-}
-
-// SHIM until the proxy crate's retry API lands (exclusion list and retry budget).
-fn retry_allowed(_cluster: &Cluster) -> bool {
-    true
-}
-
-async fn send_avoiding(
-    cluster: &Cluster,
-    req: Request<UpstreamBody>,
-    _exclude: &[SocketAddr],
-) -> Result<UpstreamResponse, sekisho_proxy::UpstreamError> {
-    cluster.send(req).await
 }
 
 #[cfg(test)]
