@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 pkgs=(
   "nginx:nginx-light"
   "dnsmasq:dnsmasq-base"
+  "protoc:protobuf-compiler"
 )
 missing=()
 for pair in "${pkgs[@]}"; do
@@ -25,6 +26,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The transcoding tests' real gRPC server (Python grpcio) and the google/api protos.
+if ! python3 -c 'import grpc, grpc_tools, google.api' >/dev/null 2>&1; then
+  echo "test.sh: installing grpcio grpcio-tools googleapis-common-protos" >&2
+  python3 -m pip install --quiet grpcio grpcio-tools googleapis-common-protos
 fi
 
 for tool in cargo rustfmt cargo-clippy; do

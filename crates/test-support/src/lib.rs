@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod dnsmasq;
+pub mod grpc_server;
 pub mod nginx;
 pub mod tls;
 pub mod upstream;
