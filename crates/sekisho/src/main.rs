@@ -60,6 +60,9 @@ enum Command {
     },
     /// Print the JSON Schema of the config file (for editors and CI checks).
     Schema,
+    /// Run the egress proxy: pooled keep-alive connections to remote destinations
+    /// (chocon-compatible flags and `Host: example.com.ccnproxy-https` convention).
+    Egress(sekisho_egress::EgressArgs),
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -70,6 +73,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
+        Command::Egress(args) => runtime(None).and_then(|rt| {
+            rt.block_on(sekisho_egress::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }),
         Command::Schema => {
             println!(
                 "{}",
