@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 pkgs=(
   "nginx:nginx-light"
   "dnsmasq:dnsmasq-base"
+  "redis-server:redis-server"
+  "memcached:memcached"
   "protoc:protobuf-compiler"
 )
 missing=()

@@ -7,7 +7,9 @@
 pub mod client;
 pub mod dnsmasq;
 pub mod grpc_server;
+pub mod memcached;
 pub mod nginx;
+pub mod redis;
 pub mod tls;
 pub mod upstream;
 

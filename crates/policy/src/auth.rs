@@ -1,0 +1,255 @@
+//! Authentication per route: JWT, API keys and an external auth service.
+//!
+//! Methods are tried in the order JWT → API key → external auth. A JWT or API-key method whose
+//! credential is absent is skipped; the first method that finds a credential decides. External
+//! auth, when configured, decides every request that reached it. With no credential at all the
+//! route answers 401, unless `optional` lets it through anonymous.
+
+mod apikey;
+mod ext;
+mod jwt;
+mod keys;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::config::{AuthConfig, FailMode};
+use crate::error::PolicyError;
+use crate::request::{header_value, Reject, RequestView};
+pub use keys::JwksCounters;
+
+/// How a request was authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A verified JWT.
+    Jwt,
+    /// A known API key.
+    ApiKey,
+    /// The external auth service said yes.
+    ExtAuth,
+    /// No credential, on an `optional` route.
+    Anonymous,
+}
+
+/// Who the request is, for rate-limit keys, logs and metrics.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The method that authenticated it.
+    pub method: AuthMethod,
+    /// The JWT `sub`, if any.
+    pub subject: Option<String>,
+    /// The API key's configured name, if any.
+    pub api_key_name: Option<String>,
+    /// The verified JWT claims, if any.
+    pub claims: Option<Arc<Map<String, Value>>>,
+}
+
+impl Identity {
+    /// A claim as text (strings as is, numbers and booleans printed).
+    pub fn claim_str(&self, name: &str) -> Option<String> {
+        match self.claims.as_ref()?.get(name)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+/// The request may pass; edit the upstream request's headers with [`AuthAllow::apply`].
+#[derive(Debug, Clone, Default)]
+pub struct AuthAllow {
+    /// Who it is (`None` only when anonymous on an `optional` route without credentials).
+    pub identity: Option<Identity>,
+    /// Headers to set on the upstream request (forwarded claims, auth service headers).
+    pub set_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers to remove first (stripped tokens, and every header the gateway vouches for).
+    pub remove_headers: Vec<HeaderName>,
+}
+
+impl AuthAllow {
+    /// Removes then sets headers on the upstream request.
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        for h in &self.remove_headers {
+            headers.remove(h);
+        }
+        for (h, v) in &self.set_headers {
+            headers.append(h.clone(), v.clone());
+        }
+    }
+}
+
+/// Failure reasons, the label of the auth failure metric.
+pub const REASONS: &[&str] = &[
+    "missing_credentials",
+    "malformed",
+    "bad_algorithm",
+    "no_key",
+    "unknown_kid",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+    "missing_registered_claim",
+    "missing_claim",
+    "invalid_api_key",
+    "ext_auth_denied",
+    "ext_auth_unavailable",
+];
+
+/// The authentication policy of a route, built once from its config.
+#[derive(Debug)]
+pub struct Authenticator {
+    optional: bool,
+    jwt: Option<jwt::JwtAuth>,
+    api_keys: Option<apikey::ApiKeys>,
+    ext: Option<ext::ExtAuth>,
+    failures: Vec<AtomicU64>,
+    allowed: AtomicU64,
+}
+
+impl Authenticator {
+    /// Builds the policy: reads key files and secrets, fetches the JWKS once (a failed first
+    /// fetch is logged and retried in the background) and starts its refresh task.
+    ///
+    /// Must be called inside a tokio runtime.
+    pub async fn new(cfg: &AuthConfig) -> Result<Self, PolicyError> {
+        let jwt = match &cfg.jwt {
+            Some(j) => Some(jwt::JwtAuth::new(j).await?),
+            None => None,
+        };
+        let api_keys = cfg
+            .api_keys
+            .as_ref()
+            .map(apikey::ApiKeys::load)
+            .transpose()?;
+        let ext = cfg.ext_auth.as_ref().map(ext::ExtAuth::new).transpose()?;
+        if jwt.is_none() && api_keys.is_none() && ext.is_none() {
+            return Err(PolicyError::invalid(
+                "auth",
+                "no method: set jwt, api_keys or ext_auth (or make the route public)",
+            ));
+        }
+        Ok(Self {
+            optional: cfg.optional,
+            jwt,
+            api_keys,
+            ext,
+            failures: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
+            allowed: AtomicU64::new(0),
+        })
+    }
+
+    /// Decides about `req`: allow (with upstream header edits and the identity) or reject.
+    pub async fn check(&self, req: &RequestView<'_>) -> Result<AuthAllow, Reject> {
+        let result = self.decide(req).await;
+        match &result {
+            Ok(_) => {
+                self.allowed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(r) => self.count(r.reason),
+        }
+        result
+    }
+
+    async fn decide(&self, req: &RequestView<'_>) -> Result<AuthAllow, Reject> {
+        if let Some(j) = &self.jwt {
+            match j.check(req).await {
+                jwt::JwtOutcome::Allow(a) => return Ok(a),
+                jwt::JwtOutcome::Reject(r) => return Err(r),
+                jwt::JwtOutcome::NoToken => {}
+            }
+        }
+        if let Some(k) = &self.api_keys {
+            if let Some(presented) = req.headers.get(&k.header) {
+                let name = presented.to_str().ok().and_then(|p| k.lookup(p.trim()));
+                let Some(name) = name else {
+                    return Err(Reject::new(StatusCode::UNAUTHORIZED, "invalid_api_key")
+                        .with_header(
+                            http::header::WWW_AUTHENTICATE,
+                            header_value(&format!(
+                                "ApiKey realm=\"sekisho\", header=\"{}\"",
+                                k.header
+                            )),
+                        ));
+                };
+                return Ok(AuthAllow {
+                    identity: Some(Identity {
+                        method: AuthMethod::ApiKey,
+                        subject: None,
+                        api_key_name: Some(name.to_string()),
+                        claims: None,
+                    }),
+                    set_headers: Vec::new(),
+                    // The key is the gateway's business, not the service's.
+                    remove_headers: vec![k.header.clone()],
+                });
+            }
+        }
+        if let Some(x) = &self.ext {
+            return match x.check(req).await {
+                Ok(ext::Decision::Allow(a)) => Ok(a),
+                Ok(ext::Decision::Deny(r)) => Err(r),
+                Err(reason) => match x.on_error() {
+                    (FailMode::Open, _) => Ok(AuthAllow::default()),
+                    (FailMode::Closed, status) => Err(Reject::new(status, reason)),
+                },
+            };
+        }
+        if self.optional {
+            return Ok(AuthAllow {
+                identity: Some(Identity {
+                    method: AuthMethod::Anonymous,
+                    subject: None,
+                    api_key_name: None,
+                    claims: None,
+                }),
+                ..AuthAllow::default()
+            });
+        }
+        Err(jwt::unauthorized("missing_credentials"))
+    }
+
+    fn count(&self, reason: &str) {
+        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+            if let Some(c) = self.failures.get(i) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Failures so far by reason (every reason of [`REASONS`], zeros included).
+    pub fn failures(&self) -> Vec<(&'static str, u64)> {
+        REASONS
+            .iter()
+            .zip(&self.failures)
+            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Failures so far for one reason.
+    pub fn failures_for(&self, reason: &str) -> u64 {
+        REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| self.failures.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Requests allowed so far.
+    pub fn allowed(&self) -> u64 {
+        self.allowed.load(Ordering::Relaxed)
+    }
+
+    /// JWKS fetch counters.
+    pub fn jwks_counters(&self) -> JwksCounters {
+        self.jwt
+            .as_ref()
+            .map(|j| j.keys.counters())
+            .unwrap_or_default()
+    }
+}
