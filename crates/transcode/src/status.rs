@@ -113,8 +113,8 @@ impl GrpcStatus {
         self.code == Some(0)
     }
 
-    /// The code to report: UNKNOWN (2) when the upstream sent none... as Envoy reports
-    /// UNAVAILABLE (14) for a missing status, so do we.
+    /// The code to report in the body: UNAVAILABLE (14) when the upstream sent none,
+    /// matching the 503 of [`http_status`](Self::http_status).
     fn code_or_unavailable(&self) -> i32 {
         self.code.map_or(14, |c| i32::try_from(c).unwrap_or(2))
     }
