@@ -1,0 +1,170 @@
+//! External auth against a real HTTP service on loopback, and API keys from a file and env.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Answer, Req, TestServer};
+use http::StatusCode;
+use sekisho_policy::config::{
+    ApiKeysConfig, AuthConfig, ExtAuthCacheConfig, ExtAuthConfig, FailMode,
+};
+use sekisho_policy::Authenticator;
+
+async fn ext(server: &TestServer, cache: bool, on_error: FailMode) -> Authenticator {
+    let mut cfg = ExtAuthConfig::new(format!("http://{}/check", server.addr));
+    cfg.upstream_headers = vec!["x-user-id".into()];
+    cfg.timeout = Duration::from_millis(200);
+    cfg.on_error = on_error;
+    if cache {
+        cfg.cache = Some(ExtAuthCacheConfig {
+            ttl: Duration::from_secs(30),
+            key: vec!["authorization".into()],
+            max_entries: 100,
+        });
+    }
+    Authenticator::new(&AuthConfig {
+        ext_auth: Some(cfg),
+        ..AuthConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn ext_auth_allows_denies_and_forwards() {
+    let mut allow = Answer::ok("");
+    allow.headers.push(("x-user-id", "u-17".into()));
+    let server = TestServer::start(allow).await;
+    let a = ext(&server, false, FailMode::Closed).await;
+    let req = Req::get("/v1/orders?page=2")
+        .header("authorization", "Bearer abc")
+        .header("x-user-id", "spoofed")
+        .header("x-secret", "not forwarded");
+    let ok = a.check(&req.view()).await.unwrap();
+    let mut upstream = req.headers.clone();
+    ok.apply(&mut upstream);
+    assert_eq!(
+        upstream.get_all("x-user-id").iter().collect::<Vec<_>>(),
+        vec!["u-17"]
+    );
+    {
+        let seen = server.seen.lock().unwrap();
+        let (line, headers) = seen.last().unwrap();
+        assert_eq!(line, "GET /check/v1/orders?page=2");
+        assert_eq!(headers.get("authorization").unwrap(), "Bearer abc");
+        assert!(headers.get("x-secret").is_none());
+    }
+
+    // A denial is returned to the client as the service sent it.
+    server.set(Answer {
+        status: StatusCode::FORBIDDEN,
+        headers: vec![
+            ("content-type", "application/json".into()),
+            ("x-reason", "suspended".into()),
+        ],
+        body: r#"{"error":"suspended"}"#.into(),
+        delay: Duration::ZERO,
+    });
+    let r = a.check(&req.view()).await.unwrap_err();
+    assert_eq!(
+        (r.status, r.reason),
+        (StatusCode::FORBIDDEN, "ext_auth_denied")
+    );
+    assert_eq!(r.headers.get("x-reason").unwrap(), "suspended");
+    assert_eq!(r.body.as_deref(), Some(&br#"{"error":"suspended"}"#[..]));
+    assert_eq!(a.failures_for("ext_auth_denied"), 1);
+}
+
+#[tokio::test]
+async fn ext_auth_timeout_fails_closed_by_default_or_open_when_asked() {
+    let mut slow = Answer::ok("");
+    slow.delay = Duration::from_secs(3);
+    let server = TestServer::start(slow).await;
+    let closed = ext(&server, false, FailMode::Closed).await;
+    let t = Instant::now();
+    let r = closed.check(&Req::get("/").view()).await.unwrap_err();
+    assert_eq!(
+        (r.status, r.reason),
+        (StatusCode::SERVICE_UNAVAILABLE, "ext_auth_unavailable")
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    let open = ext(&server, false, FailMode::Open).await;
+    assert!(open.check(&Req::get("/").view()).await.is_ok());
+    // A service that is down entirely fails the same way.
+    server.stop();
+    let r = closed.check(&Req::get("/").view()).await.unwrap_err();
+    assert_eq!(r.reason, "ext_auth_unavailable");
+}
+
+#[tokio::test]
+async fn ext_auth_decisions_are_cached_by_key() {
+    let server = TestServer::start(Answer::ok("")).await;
+    let a = ext(&server, true, FailMode::Closed).await;
+    let alice = Req::get("/x").header("authorization", "Bearer alice");
+    for _ in 0..5 {
+        assert!(a.check(&alice.view()).await.is_ok());
+    }
+    assert_eq!(server.hits(), 1, "one call for five identical requests");
+    // Another key is asked separately; a cached allow survives the service going away.
+    let bob = Req::get("/x").header("authorization", "Bearer bob");
+    assert!(a.check(&bob.view()).await.is_ok());
+    assert_eq!(server.hits(), 2);
+    server.stop();
+    assert!(a.check(&alice.view()).await.is_ok());
+}
+
+#[tokio::test]
+async fn api_keys_from_file_and_env() {
+    let (_dir, path) = sekisho_test_support::write_temp(
+        "keys.txt",
+        "# name: key\nmobile-app: k-mobile-0123456789abcdef\n\npartner: k-partner-0123456789abcdef\n",
+    );
+    std::env::set_var("SEKISHO_TEST_API_KEYS", "batch:k-batch-0123456789abcdef");
+    let a = Authenticator::new(&AuthConfig {
+        api_keys: Some(ApiKeysConfig {
+            header: "x-api-key".into(),
+            file: Some(path),
+            env: Some("SEKISHO_TEST_API_KEYS".into()),
+        }),
+        ..AuthConfig::default()
+    })
+    .await
+    .unwrap();
+    for (key, name) in [
+        ("k-mobile-0123456789abcdef", "mobile-app"),
+        ("k-partner-0123456789abcdef", "partner"),
+        ("k-batch-0123456789abcdef", "batch"),
+    ] {
+        let req = Req::get("/").header("x-api-key", key);
+        let ok = a.check(&req.view()).await.unwrap();
+        assert_eq!(
+            ok.identity.as_ref().unwrap().api_key_name.as_deref(),
+            Some(name)
+        );
+        let mut upstream = req.headers.clone();
+        ok.apply(&mut upstream);
+        assert!(
+            upstream.get("x-api-key").is_none(),
+            "the key is not sent upstream"
+        );
+    }
+    let r = a
+        .check(&Req::get("/").header("x-api-key", "nope").view())
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (r.status, r.reason),
+        (StatusCode::UNAUTHORIZED, "invalid_api_key")
+    );
+    assert!(r.headers.get("www-authenticate").is_some());
+    let r = a.check(&Req::get("/").view()).await.unwrap_err();
+    assert_eq!(r.reason, "missing_credentials");
+    assert_eq!(a.failures_for("invalid_api_key"), 1);
+    assert_eq!(a.allowed(), 3);
+}
