@@ -91,6 +91,8 @@ async fn redis_stopped_decides_fast_and_falls_back_to_local() {
     let l = RateLimiter::new("r", &cfg).unwrap();
     let req = Req::get("/").header("x-tenant", "t");
     assert!(l.check(&req.view(), None).await.is_ok());
+    // On a loaded VM the first call may miss the 20 ms bound and be counted locally instead.
+    let warm_local = l.counters().fallbacks;
     redis.stop();
     let mut outcomes = Vec::new();
     for _ in 0..20 {
@@ -104,7 +106,8 @@ async fn redis_stopped_decides_fast_and_falls_back_to_local() {
         );
     }
     // Fallback: the same limit counted locally (3 fresh per instance), then 429.
-    assert_eq!(outcomes.iter().filter(|o| **o).count(), 3, "{outcomes:?}");
+    let allowed = outcomes.iter().filter(|o| **o).count() as u64;
+    assert_eq!(allowed + warm_local, 3, "{outcomes:?}");
     let c = l.counters();
     assert!(l.breaker_open(), "circuit opened");
     assert!(c.breaker_skips > 0, "{c:?}");
@@ -112,7 +115,7 @@ async fn redis_stopped_decides_fast_and_falls_back_to_local() {
         c.backend_errors <= 4,
         "a dead Redis is not called per request: {c:?}"
     );
-    assert_eq!(c.fallbacks, 20);
+    assert_eq!(c.fallbacks, 20 + warm_local);
 }
 
 #[tokio::test]
@@ -126,8 +129,9 @@ async fn redis_frozen_bounded_and_fail_closed_or_open() {
     let deny = RateLimiter::new("d", &deny).unwrap();
     let allow = RateLimiter::new("a", &allow).unwrap();
     let req = Req::get("/").header("x-tenant", "t");
-    assert!(deny.check(&req.view(), None).await.is_ok());
-    assert!(allow.check(&req.view(), None).await.is_ok());
+    // Warm the pools; on a loaded VM a first call may miss the 20 ms bound, which is fine here.
+    let _ = deny.check(&req.view(), None).await;
+    let _ = allow.check(&req.view(), None).await;
     redis.pause(); // accepts connections, answers nothing: the slow-Redis case
     for _ in 0..10 {
         let t = Instant::now();
