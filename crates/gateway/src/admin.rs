@@ -154,7 +154,19 @@ fn clusters_json(shared: &Shared) -> serde_json::Value {
                     "in_flight_requests": e.in_flight,
                     "connections_opened_total": e.connections_opened_total,
                     "connect_failures_total": e.connect_failures_total,
+                    "health": e.health.as_str(),
+                    "ejections_total": e.ejections_total,
+                    "ejection_left_ms": e.ejection_left_ms,
+                    "last_check": e.last_check,
                 })).collect::<Vec<_>>(),
+                "healthy_endpoints": snap.healthy_endpoints,
+                "panic_mode": snap.panic_mode,
+                "panic_routed_total": snap.panic_routed_total,
+                "active_requests": snap.active_requests,
+                "max_requests": snap.max_requests,
+                "circuit_breaker_rejections_total": snap.circuit_breaker_rejections_total,
+                "retries_total": snap.retries_total,
+                "retry_budget_exhausted_total": snap.retry_budget_exhausted_total,
             })
         })
         .collect();
@@ -222,7 +234,26 @@ fn render_metrics(shared: &Shared, out: &mut String) {
                 &labels,
                 e.connect_failures_total,
             );
+            w.gauge(
+                "sekisho_upstream_endpoint_healthy",
+                "1 when the endpoint is in rotation (passing health checks, not ejected).",
+                &labels,
+                f64::from(u8::from(e.health == sekisho_proxy::HealthStatus::Healthy)),
+            );
+            w.gauge(
+                "sekisho_upstream_endpoint_ejected",
+                "1 while outlier detection has the endpoint ejected.",
+                &labels,
+                f64::from(u8::from(e.health == sekisho_proxy::HealthStatus::Ejected)),
+            );
+            w.counter(
+                "sekisho_upstream_ejections_total",
+                "Times outlier detection ejected the endpoint.",
+                &labels,
+                e.ejections_total,
+            );
         }
+        cluster_metrics(&mut w, name, &snap);
     }
     let dns = shared.dns.stats();
     w.counter(
@@ -262,4 +293,51 @@ fn render_metrics(shared: &Shared, out: &mut String) {
         dns.entries as f64,
     );
     w.finish(out);
+}
+
+/// Cluster-wide health, circuit-breaker and retry-budget series.
+fn cluster_metrics(w: &mut MetricWriter, name: &str, snap: &sekisho_proxy::ClusterSnapshot) {
+    let labels = [("cluster", name)];
+    w.gauge(
+        "sekisho_upstream_healthy_endpoints",
+        "Endpoints in rotation (passing health checks, not ejected).",
+        &labels,
+        snap.healthy_endpoints as f64,
+    );
+    w.gauge(
+        "sekisho_upstream_panic_mode",
+        "1 while too few endpoints are healthy and requests go to all of them.",
+        &labels,
+        f64::from(u8::from(snap.panic_mode)),
+    );
+    w.counter(
+        "sekisho_upstream_panic_routed_total",
+        "Requests routed while the cluster was in panic mode.",
+        &labels,
+        snap.panic_routed_total,
+    );
+    w.gauge(
+        "sekisho_upstream_requests_active",
+        "Requests in flight to the cluster, counted against max_requests.",
+        &labels,
+        snap.active_requests as f64,
+    );
+    w.counter(
+        "sekisho_upstream_circuit_breaker_rejections_total",
+        "Requests refused at once because max_requests were in flight.",
+        &labels,
+        snap.circuit_breaker_rejections_total,
+    );
+    w.counter(
+        "sekisho_upstream_retries_total",
+        "Retries granted by the cluster's retry budget.",
+        &labels,
+        snap.retries_total,
+    );
+    w.counter(
+        "sekisho_upstream_retry_budget_exhausted_total",
+        "Retries refused because the cluster's retry budget was spent.",
+        &labels,
+        snap.retry_budget_exhausted_total,
+    );
 }

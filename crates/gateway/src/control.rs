@@ -56,6 +56,7 @@ impl Control {
         shared: Arc<Shared>,
         config: &Config,
         config_path: Option<PathBuf>,
+        inherited: &mut crate::handover::Inherited,
     ) -> Result<Arc<Control>, crate::StartError> {
         let registry = shared.registry.clone();
         let counter = |result: &str| {
@@ -94,7 +95,7 @@ impl Control {
                 addr: l.listen,
                 source,
             };
-            let socket = listener::bind(l.listen).map_err(bind_err)?;
+            let socket = listener::bind_or_inherit(l.listen, inherited).map_err(bind_err)?;
             let running = Running::start(
                 socket,
                 settings,
@@ -113,6 +114,14 @@ impl Control {
     /// The bound address of a listener.
     pub fn listener_addr(&self, name: &str) -> Option<SocketAddr> {
         lock(&self.listeners).get(name).map(|l| l.addr)
+    }
+
+    /// The listening sockets, for a binary upgrade.
+    pub fn listener_fds(&self) -> Vec<(SocketAddr, Arc<std::os::fd::OwnedFd>)> {
+        lock(&self.listeners)
+            .values()
+            .map(|r| (r.addr, r.fd.clone()))
+            .collect()
     }
 
     /// The reload status.

@@ -10,6 +10,7 @@ mod body;
 mod conn_io;
 mod control;
 mod forward;
+mod handover;
 mod headers;
 mod listener;
 mod pipeline;
@@ -20,9 +21,10 @@ mod tls;
 mod upgrade;
 
 pub use control::ReloadStatus;
+pub use handover::HandoverError;
 pub use plan::{compile, Plan};
 pub use respond::GatewayError;
-pub use server::{Gateway, ReloadSource, StartError};
+pub use server::{Gateway, ReloadSource, StartError, Upgrade};
 
 /// Errors carried by bodies.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -47,6 +47,8 @@ impl Settings {
 pub struct Running {
     /// The bound address (the real port when the config said 0).
     pub addr: SocketAddr,
+    /// A duplicate of the listening socket, to hand to a new process on upgrade.
+    pub fd: Arc<std::os::fd::OwnedFd>,
     settings: Arc<ArcSwap<Settings>>,
     stop: watch::Sender<bool>,
 }
@@ -60,11 +62,13 @@ impl Running {
         tasks: &mut JoinSet<()>,
     ) -> std::io::Result<Running> {
         let addr = socket.local_addr()?;
+        let fd = Arc::new(std::os::fd::AsFd::as_fd(&socket).try_clone_to_owned()?);
         let settings = Arc::new(ArcSwap::from_pointee(settings));
         let (stop, stop_rx) = watch::channel(false);
         tasks.spawn(accept_loop(socket, settings.clone(), shared, stop_rx));
         Ok(Running {
             addr,
+            fd,
             settings,
             stop,
         })
@@ -89,6 +93,18 @@ impl Running {
 impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// A listening socket: the one inherited from the previous process for this address if
+/// there is one (binary upgrade), else a new one.
+pub fn bind_or_inherit(
+    addr: SocketAddr,
+    inherited: &mut crate::handover::Inherited,
+) -> std::io::Result<TcpListener> {
+    match inherited.take(addr) {
+        Some(l) => TcpListener::from_std(l),
+        None => bind(addr),
     }
 }
 
@@ -125,6 +141,9 @@ fn http_builder(l: &Listener) -> auto::Builder<TokioExecutor> {
         .keep_alive_timeout(Duration::from_secs(10));
     b
 }
+
+/// How long a draining connection may carry one more request before it is closed.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// Open connections of one listener, to enforce `max_connections` (which a reload may change).
 #[derive(Default)]
@@ -259,7 +278,20 @@ impl Conn {
                 _ = self.stop.changed() => {}
             }
         }
-        // Draining: Connection: close on HTTP/1.1, GOAWAY on HTTP/2; finish what is in flight.
+        // Draining. Closing an idle HTTP/1.1 keep-alive connection races with a client
+        // sending its next request on it (which then fails), so connections first get a grace
+        // period in which responses carry `Connection: close` (see the pipeline) and busy
+        // clients move on by themselves; then the rest get a graceful close (GOAWAY on
+        // HTTP/2), finishing what is in flight.
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%remote, error = %e, "connection ended with an error while draining");
+                }
+                return;
+            }
+            _ = tokio::time::sleep(DRAIN_GRACE) => {}
+        }
         conn.as_mut().graceful_shutdown();
         if let Err(e) = conn.await {
             tracing::debug!(%remote, error = %e, "connection ended with an error while draining");

@@ -64,6 +64,7 @@ pub async fn handle(
         }
     };
     let plan = shared.plan.load_full();
+    let http1 = req.version() < Version::HTTP_2;
     let mut guard = LogGuard::new(RequestLog::start(
         &shared,
         &conn,
@@ -85,6 +86,13 @@ pub async fn handle(
         response
             .headers_mut()
             .insert(X_REQUEST_ID.clone(), request_id);
+    }
+    if http1 && shared.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        // Draining: the client learns from this response to open its next connection
+        // elsewhere, instead of reusing one that is about to close.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(guard.finish(response))
 }

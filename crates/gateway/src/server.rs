@@ -68,11 +68,21 @@ pub struct ReloadSource {
     pub watch_interval: Option<Duration>,
 }
 
+/// Zero-downtime binary upgrades through a Unix socket (see `handover`).
+#[derive(Debug, Clone)]
+pub struct Upgrade {
+    /// The upgrade socket: a later process takes this one's listeners through it.
+    pub socket: PathBuf,
+    /// Take the listeners of the process currently serving on `socket` instead of binding.
+    pub take_over: bool,
+}
+
 /// A running gateway.
 pub struct Gateway {
     control: Arc<Control>,
     admin: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
+    handed_over: Arc<tokio::sync::Notify>,
 }
 
 impl Gateway {
@@ -85,6 +95,21 @@ impl Gateway {
     /// Like [`Gateway::start`], reloading from `source.path` on `POST /reload`, and when the
     /// file changes if `source.watch_interval` is set.
     pub async fn start_with(config: Config, source: ReloadSource) -> Result<Gateway, StartError> {
+        Self::start_upgradable(config, source, None).await
+    }
+
+    /// Like [`Gateway::start_with`], taking part in binary upgrades through `upgrade`.
+    pub async fn start_upgradable(
+        config: Config,
+        source: ReloadSource,
+        upgrade: Option<Upgrade>,
+    ) -> Result<Gateway, StartError> {
+        let mut inherited = match &upgrade {
+            Some(u) if u.take_over => crate::handover::take_over(&u.socket)
+                .await
+                .map_err(|e| StartError::Setup(e.to_string()))?,
+            _ => crate::handover::Inherited::default(),
+        };
         let dns = DnsCache::new(DnsConfig {
             resolvers: config.dns.resolvers.clone(),
             min_ttl: config.dns.min_ttl,
@@ -105,7 +130,7 @@ impl Gateway {
             dns,
             draining: AtomicBool::new(false),
         });
-        let control = Control::start(shared, &config, source.path.clone())?;
+        let control = Control::start(shared, &config, source.path.clone(), &mut inherited)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let admin = match &config.admin {
             Some(a) => {
@@ -114,13 +139,32 @@ impl Gateway {
                     addr: a.listen,
                     source,
                 };
-                let socket = crate::listener::bind(a.listen).map_err(bind_err)?;
+                let socket =
+                    crate::listener::bind_or_inherit(a.listen, &mut inherited).map_err(bind_err)?;
                 let addr = socket.local_addr().map_err(bind_err)?;
+                let fd = std::os::fd::AsFd::as_fd(&socket)
+                    .try_clone_to_owned()
+                    .map_err(bind_err)?;
                 tokio::spawn(crate::admin::serve(socket, control.clone(), shutdown_rx));
-                Some(addr)
+                Some((addr, Arc::new(fd)))
             }
             None => None,
         };
+        let handed_over = Arc::new(tokio::sync::Notify::new());
+        if let Some(u) = &upgrade {
+            if u.take_over {
+                crate::handover::complete(&mut inherited)
+                    .map_err(|e| StartError::Setup(e.to_string()))?;
+            }
+            crate::handover::serve(
+                Arc::downgrade(&control),
+                admin.clone(),
+                u.socket.clone(),
+                handed_over.clone(),
+            )
+            .map_err(|e| StartError::Setup(e.to_string()))?;
+        }
+        let admin = admin.map(|(addr, _)| addr);
         if let (Some(path), Some(every)) = (source.path, source.watch_interval) {
             watch_files(Arc::downgrade(&control), path, every);
         }
@@ -128,7 +172,14 @@ impl Gateway {
             control,
             admin,
             shutdown,
+            handed_over,
         })
+    }
+
+    /// Completes when a new process has taken over the listeners (binary upgrade): the
+    /// caller should then [`Gateway::shutdown`] to drain.
+    pub async fn handed_over(&self) {
+        self.handed_over.notified().await;
     }
 
     /// The bound address of a listener, by name.

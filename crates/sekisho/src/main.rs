@@ -36,6 +36,14 @@ enum Command {
         /// they change; `0s` turns watching off (SIGHUP and POST /reload still work).
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         watch_interval: Duration,
+        /// Unix socket for zero-downtime binary upgrades: a new process started with
+        /// `--take-over` and the same socket takes this one's listening sockets.
+        #[arg(long)]
+        upgrade_socket: Option<PathBuf>,
+        /// Take over the listening sockets of the process serving on `--upgrade-socket`
+        /// (it then drains and exits) instead of binding them.
+        #[arg(long, requires = "upgrade_socket")]
+        take_over: bool,
         /// Worker threads serving connections (default: one per CPU core).
         #[arg(long)]
         workers: Option<usize>,
@@ -90,9 +98,20 @@ fn main() -> ExitCode {
             drain_timeout,
             drain_delay,
             watch_interval,
+            upgrade_socket,
+            take_over,
             workers,
-        } => runtime(workers)
-            .and_then(|rt| rt.block_on(serve(&config, drain_timeout, drain_delay, watch_interval))),
+        } => runtime(workers).and_then(|rt| {
+            let upgrade =
+                upgrade_socket.map(|socket| sekisho_gateway::Upgrade { socket, take_over });
+            rt.block_on(serve(
+                &config,
+                drain_timeout,
+                drain_delay,
+                watch_interval,
+                upgrade,
+            ))
+        }),
         Command::Demo {
             listen,
             admin,
@@ -164,6 +183,7 @@ async fn serve(
     drain: Duration,
     drain_delay: Duration,
     watch_interval: Duration,
+    upgrade: Option<sekisho_gateway::Upgrade>,
 ) -> anyhow::Result<ExitCode> {
     let config = match sekisho_config::load_file(path) {
         Ok(c) => c,
@@ -178,7 +198,7 @@ async fn serve(
         path: Some(path.to_path_buf()),
         watch_interval: (!watch_interval.is_zero()).then_some(watch_interval),
     };
-    let gateway = match sekisho_gateway::Gateway::start_with(config, source).await {
+    let gateway = match sekisho_gateway::Gateway::start_upgradable(config, source, upgrade).await {
         Ok(g) => g,
         Err(sekisho_gateway::StartError::Config(errors)) => {
             for e in &errors.0 {
@@ -207,6 +227,7 @@ pub(crate) async fn run_until_signal(
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
+            _ = gateway.handed_over() => break,
             _ = hup.recv() => {
                 // Errors are logged, counted and shown on /config by the gateway.
                 if gateway.reload_file().await.is_ok() {

@@ -187,3 +187,83 @@ async fn sighup_reloads_and_keeps_serving_on_a_bad_file() {
         "still serving the last good config"
     );
 }
+
+/// Binary upgrade under load: a new process takes the listening sockets, the old one
+/// drains and exits, and no request fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_handover_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let up = Upstream::start("svc", |_| Reply::text("ok").delay(Duration::from_millis(5))).await;
+    let (listen, admin) = (free_addr(), free_addr());
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("upgrade.sock");
+    let sock_arg = sock.to_str().unwrap().to_string();
+    let mut old = Serve::start(
+        &yaml(listen, admin, up.addr(), "old"),
+        &["--upgrade-socket", &sock_arg],
+    );
+    let c = HttpClient::http1();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            c.try_send(crate::common::get(&format!("http://{listen}/"), &[]))
+                .await
+                .is_ok()
+        })
+        .await
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        clients.push(tokio::spawn(async move {
+            let c = HttpClient::http1();
+            for _ in 0..20_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match c
+                    .try_send(crate::common::get(&format!("http://{listen}/"), &[]))
+                    .await
+                {
+                    Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    other => {
+                        eprintln!("failed: {other:?}");
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The new process (a different config, to tell the two apart) takes over.
+    let new = Serve::start(
+        &yaml(listen, admin, up.addr(), "new"),
+        &["--upgrade-socket", &sock_arg, "--take-over"],
+    );
+    assert_eq!(
+        old.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "old process drained and exited"
+    );
+    let served_by_new = eventually(Duration::from_secs(10), || async {
+        matches!(c.try_send(crate::common::get(&format!("http://{listen}/"), &[])).await, Ok(r) if r.header("x-tag") == "new")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in clients {
+        t.await.unwrap();
+    }
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("binary handover under load: {ok} ok, {failed} failed");
+    assert!(served_by_new, "the new process serves");
+    assert_eq!(failed, 0, "0 failed requests across the handover ({ok} ok)");
+    assert!(ok > 100);
+    // The new process can itself be upgraded: it listens on the upgrade socket.
+    assert!(sock.exists());
+    drop(new);
+}
