@@ -4,6 +4,7 @@ mod cluster_resilience;
 mod env;
 mod errors;
 mod full;
+mod fuzz_replay;
 mod resilience;
 mod robustness;
 mod validation;

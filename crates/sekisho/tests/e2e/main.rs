@@ -9,6 +9,7 @@ mod config_cli;
 mod connections;
 mod dns;
 mod errors;
+mod fuzz_replay;
 mod hardening;
 mod mirror;
 mod normalization;
