@@ -1,13 +1,16 @@
 //! A cluster: its endpoint set, the background refresh task, and the request path.
 //!
 //! ```text
-//! send ─► pick address (LB over the current set, lock-free load)
+//! send ─► circuit breaker (max_requests) ─► pick address (LB over the healthy rotation, lock-free load)
 //!      ─► checkout: idle HTTP/1 conn │ shared HTTP/2 conn │ dial (slot) │ wait (FIFO, bounded)
 //!      ─► set URI form ─► send ─► HTTP/1: a task returns the conn to the pool once it is ready again
+//!      ─► outcome (status / error) feeds outlier detection
 //! ```
 
+mod resilience;
+
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -15,12 +18,14 @@ use arc_swap::ArcSwap;
 use http::uri::Scheme;
 use http::Request;
 use hyper::body::Incoming;
-use sekisho_config::{LbPolicy, Protocol};
+use parking_lot::Mutex;
+use sekisho_config::{OutlierDetection, Protocol};
 
 use crate::connect::{Connector, Established};
-use crate::endpoints::{Endpoint, EndpointSet, Origin};
+use crate::endpoints::{Endpoint, EndpointSet, Origin, Rotation};
 use crate::error::{ClusterError, UpstreamError};
-use crate::lb::ThreadRandom;
+use crate::health::Clock;
+use crate::limits::{Breaker, Permit, RetryBudget};
 use crate::pool::{Checkout, Grant, H1Sender, H2Conn, H2Shared, PoolLimits};
 use crate::request::{to_absolute_form, to_origin_form};
 use crate::resolve::Resolve;
@@ -41,13 +46,23 @@ pub struct Cluster {
     name: String,
     origins: Vec<Arc<Origin>>,
     has_dns: bool,
-    policy: LbPolicy,
+    rotation: Rotation,
     limits: PoolLimits,
     expect_h2: bool,
     scheme: Scheme,
     connector: Connector,
     resolver: Arc<dyn Resolve>,
     set: ArcSwap<EndpointSet>,
+    /// Serializes building a new set (DNS refresh, health changes), so the last one
+    /// stored always reflects the latest health; never held across an await.
+    rebuilding: Mutex<()>,
+    outlier: OutlierDetection,
+    clock: Clock,
+    breaker: Arc<Breaker>,
+    budget: RetryBudget,
+    panic_routed: AtomicU64,
+    /// Itself, for timers that re-admit ejected addresses.
+    me: Weak<Cluster>,
 }
 
 /// A response head from an upstream.
@@ -64,15 +79,21 @@ pub struct UpstreamResponse {
 }
 
 /// Marks one request in flight to an endpoint (and on an HTTP/2 connection) until dropped.
+/// Also holds the request's place under the cluster's `max_requests`.
 pub struct InFlightGuard {
     endpoint: Arc<Endpoint>,
     h2: Option<Arc<H2Shared>>,
+    _permit: Permit,
 }
 
 impl InFlightGuard {
-    fn new(endpoint: Arc<Endpoint>) -> Self {
+    fn new(endpoint: Arc<Endpoint>, permit: Permit) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self { endpoint, h2: None }
+        Self {
+            endpoint,
+            h2: None,
+            _permit: permit,
+        }
     }
 
     fn on_h2(&mut self, conn: &H2Conn) {
@@ -165,11 +186,24 @@ impl Cluster {
             tokio::runtime::Handle::try_current().map_err(|_| ClusterError::NoRuntime {
                 cluster: name.clone(),
             })?;
-        let cluster = Arc::new(Cluster {
-            set: ArcSwap::from_pointee(EndpointSet::new(cfg.lb, endpoints, !has_dns)),
+        let rotation = Rotation {
+            policy: cfg.lb,
+            panic_threshold: cfg.resilience.panic_threshold,
+        };
+        let clock = Clock::new();
+        let set = EndpointSet::new(rotation, endpoints, !has_dns, clock.now_ms());
+        let cluster = Arc::new_cyclic(|me| Cluster {
+            set: ArcSwap::from_pointee(set),
+            rebuilding: Mutex::new(()),
+            outlier: cfg.resilience.outlier_detection.clone(),
+            clock,
+            breaker: Breaker::new(cfg.resilience.max_requests),
+            budget: RetryBudget::new(cfg.resilience.retry_budget),
+            panic_routed: AtomicU64::new(0),
+            me: me.clone(),
             origins,
             has_dns,
-            policy: cfg.lb,
+            rotation,
             limits,
             expect_h2,
             scheme: if tls_config.is_some() {
@@ -182,6 +216,12 @@ impl Cluster {
             name,
         });
         runtime.spawn(background(Arc::downgrade(&cluster), limits.idle_timeout));
+        if let Some(hc) = &cfg.resilience.health_check {
+            runtime.spawn(crate::checker::run(
+                Arc::downgrade(&cluster),
+                Arc::new(hc.clone()),
+            ));
+        }
         Ok(cluster)
     }
 
@@ -195,24 +235,50 @@ impl Cluster {
     /// an HTTP/1 request without `Host` gets one (from the URI or the endpoint).
     ///
     /// Bounded by `connect_timeout` and `pending_timeout`; the response itself is not:
-    /// the caller times the whole request.
+    /// the caller times the whole request. Same as [`Cluster::send_excluding`] with
+    /// nothing to exclude.
     pub async fn send(
         &self,
         req: Request<UpstreamBody>,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        let endpoint = self.pick().await?;
-        let mut guard = InFlightGuard::new(endpoint.clone());
-        let response = self.send_to(&endpoint, req, &mut guard).await?;
+        self.send_excluding(req, &[]).await
+    }
+
+    /// Sends `req` like [`Cluster::send`], to an address not in `exclude` when the
+    /// rotation has another one (a retry passes the addresses already tried); when every
+    /// address in rotation is excluded, one of them is used anyway.
+    ///
+    /// Fails at once with [`UpstreamError::CircuitOpen`] (503) when `max_requests`
+    /// requests are in flight to the cluster. The response status (5xx) or the error
+    /// feeds outlier detection.
+    pub async fn send_excluding(
+        &self,
+        req: Request<UpstreamBody>,
+        exclude: &[SocketAddr],
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        self.budget.record_attempt();
+        let permit = self
+            .breaker
+            .try_acquire()
+            .ok_or_else(|| UpstreamError::CircuitOpen {
+                cluster: self.name.clone(),
+                max_requests: self.breaker.max(),
+            })?;
+        let endpoint = self.pick(exclude).await?;
+        let mut guard = InFlightGuard::new(endpoint.clone(), permit);
+        let result = self.send_to(&endpoint, req, &mut guard).await;
+        self.observe(&endpoint, &result);
         Ok(UpstreamResponse {
-            response,
+            response: result?,
             endpoint: endpoint.addr,
             in_flight: guard,
         })
     }
 
-    /// Per-address counts, for `/clusters` and metrics.
+    /// Per-address counts and health, for `/clusters` and metrics.
     pub fn snapshot(&self) -> ClusterSnapshot {
         let set = self.set.load();
+        let now = self.clock.now_ms();
         ClusterSnapshot {
             name: self.name.clone(),
             endpoints: set
@@ -231,26 +297,26 @@ impl Cluster {
                         in_flight: e.in_flight.load(Ordering::Relaxed),
                         connections_opened_total: e.opened.load(Ordering::Relaxed),
                         connect_failures_total: e.connect_failures.load(Ordering::Relaxed),
+                        health: e.health.status(now),
+                        ejections_total: e.health.ejections_total(),
+                        ejection_left_ms: e.health.ejection_left_ms(now),
+                        last_check: e.health.last_check(),
                     }
                 })
                 .collect(),
+            healthy_endpoints: set
+                .endpoints
+                .iter()
+                .filter(|e| e.health.is_available(now))
+                .count(),
+            panic_mode: set.panic,
+            panic_routed_total: self.panic_routed.load(Ordering::Relaxed),
+            active_requests: self.breaker.active(),
+            max_requests: self.breaker.max(),
+            circuit_breaker_rejections_total: self.breaker.rejected(),
+            retries_total: self.budget.granted(),
+            retry_budget_exhausted_total: self.budget.exhausted(),
         }
-    }
-
-    async fn pick(&self) -> Result<Arc<Endpoint>, UpstreamError> {
-        if !self.set.load().resolved {
-            // Only before the first DNS answers are in: afterwards the set is refreshed
-            // in the background and requests never wait on DNS.
-            self.refresh().await;
-        }
-        let set = self.set.load();
-        set.balancer
-            .pick(&set.endpoints, &mut ThreadRandom)
-            .and_then(|i| set.endpoints.get(i))
-            .cloned()
-            .ok_or_else(|| UpstreamError::NoEndpoints {
-                cluster: self.name.clone(),
-            })
     }
 
     async fn send_to(
@@ -352,7 +418,8 @@ impl Cluster {
         if !self.has_dns {
             return;
         }
-        let current = self.set.load_full();
+        let resolved_from = self.set.load_full();
+        let current = &resolved_from;
         let mut addrs = Vec::new();
         for origin in &self.origins {
             if let Some(ip) = origin.ip {
@@ -368,15 +435,19 @@ impl Cluster {
                 }
                 Ok(Err(e)) => {
                     tracing::warn!(cluster = %self.name, host = %origin.host, error = %e, "cannot resolve endpoint");
-                    keep_previous(&current, origin.index, &mut addrs);
+                    keep_previous(current, origin.index, &mut addrs);
                 }
                 Err(_) => {
                     tracing::warn!(cluster = %self.name, host = %origin.host, "endpoint resolution timed out");
-                    keep_previous(&current, origin.index, &mut addrs);
+                    keep_previous(current, origin.index, &mut addrs);
                 }
             }
         }
         let addrs = dedup(addrs.into_iter());
+        // The set may have been rebuilt for a health change while we resolved: build
+        // on the latest one, under the lock, so neither change is lost.
+        let _rebuilding = self.rebuilding.lock();
+        let current = self.set.load_full();
         if current.resolved && current.same_as(&addrs) {
             return;
         }
@@ -392,8 +463,12 @@ impl Cluster {
             .collect();
         // Endpoints left out are dropped with the old set (once their last request
         // finishes), which drains their pools.
-        self.set
-            .store(Arc::new(EndpointSet::new(self.policy, endpoints, true)));
+        self.set.store(Arc::new(EndpointSet::new(
+            self.rotation,
+            endpoints,
+            true,
+            self.clock.now_ms(),
+        )));
     }
 
     fn sweep(&self) {
@@ -429,6 +504,10 @@ async fn background(cluster: Weak<Cluster>, idle_timeout: Duration) {
             cluster.refresh().await;
         }
         cluster.sweep();
+        // An ejection's timer normally re-admits the address; this catches a missed one.
+        if !cluster.set.load().is_current(cluster.clock.now_ms()) {
+            cluster.rebuild();
+        }
     }
 }
 

@@ -117,7 +117,9 @@ impl Connector {
         }
     }
 
-    async fn handshake(
+    /// TCP, TLS and the HTTP handshake, outside any pool (health checks dial this way);
+    /// the caller drives the returned connection.
+    pub(crate) async fn handshake(
         &self,
         addr: SocketAddr,
         server_name: Option<&ServerName<'static>>,
@@ -163,7 +165,7 @@ impl Connector {
 
 // Lives for one dial and is moved straight into the connection task; boxing would only add an allocation.
 #[allow(clippy::large_enum_variant)]
-enum Handshake {
+pub(crate) enum Handshake {
     H1(H1Sender, http1::Connection<TokioIo<Io>, UpstreamBody>),
     H2(
         crate::pool::H2Sender,
@@ -186,7 +188,7 @@ async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, UpstreamError> {
 }
 
 /// A plaintext or TLS stream, without boxing a trait object.
-enum Io {
+pub(crate) enum Io {
     Plain(TcpStream),
     // Boxed: the TLS state is large and would bloat every plaintext connection.
     Tls(Box<TlsStream<TcpStream>>),

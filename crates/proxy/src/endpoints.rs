@@ -1,6 +1,7 @@
 //! Endpoint addresses: configured `host:port` entries ([`Origin`]) expand to socket
-//! addresses ([`Endpoint`]), each with its own pool and counters. The current set is
-//! immutable and swapped whole when DNS answers change.
+//! addresses ([`Endpoint`]), each with its own pool, counters and health. The current set
+//! is immutable and swapped whole when DNS answers or an address's health change; it
+//! holds the addresses requests are balanced over, so picking one needs no health lookup.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -12,6 +13,7 @@ use rustls_pki_types::ServerName;
 use sekisho_config::LbPolicy;
 
 use crate::error::ClusterError;
+use crate::health::{in_panic, Health};
 use crate::lb::{Balancer, Candidate};
 use crate::pool::{Pool, PoolLimits};
 
@@ -80,6 +82,8 @@ pub(crate) struct Endpoint {
     pub(crate) in_flight: AtomicUsize,
     pub(crate) opened: AtomicU64,
     pub(crate) connect_failures: AtomicU64,
+    /// Active checks and outlier ejection; carried over while the address stays in the set.
+    pub(crate) health: Health,
 }
 
 impl Endpoint {
@@ -96,6 +100,7 @@ impl Endpoint {
             in_flight: AtomicUsize::new(0),
             opened: AtomicU64::new(0),
             connect_failures: AtomicU64::new(0),
+            health: Health::default(),
         })
     }
 }
@@ -114,22 +119,74 @@ impl Candidate for Arc<Endpoint> {
     }
 }
 
-/// The addresses requests are balanced over, swapped as a whole.
+/// How a set chooses its rotation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rotation {
+    pub(crate) policy: LbPolicy,
+    pub(crate) panic_threshold: u32,
+}
+
+/// The cluster's addresses and the ones requests are balanced over, swapped as a whole.
 pub(crate) struct EndpointSet {
+    /// Every address, healthy or not.
     pub(crate) endpoints: Vec<Arc<Endpoint>>,
+    /// The addresses in rotation: the healthy ones, or all of them in panic mode.
+    pub(crate) rotation: Vec<Arc<Endpoint>>,
+    /// Built for `rotation`.
     pub(crate) balancer: Balancer,
+    /// Addresses available when the set was built (not failing checks, not ejected).
+    pub(crate) healthy: usize,
+    /// Too few were healthy: `rotation` holds every address.
+    pub(crate) panic: bool,
     /// False until every DNS-named endpoint has been looked up once.
     pub(crate) resolved: bool,
+    /// What it was built with, to rebuild it.
+    pub(crate) config: Rotation,
 }
 
 impl EndpointSet {
-    pub(crate) fn new(policy: LbPolicy, endpoints: Vec<Arc<Endpoint>>, resolved: bool) -> Self {
-        let balancer = Balancer::new(policy, endpoints.iter().map(|e| e.origin.weight));
+    /// A set whose rotation reflects each address's health at `now_ms`.
+    pub(crate) fn new(
+        rotation: Rotation,
+        endpoints: Vec<Arc<Endpoint>>,
+        resolved: bool,
+        now_ms: u64,
+    ) -> Self {
+        let available: Vec<Arc<Endpoint>> = endpoints
+            .iter()
+            .filter(|e| e.health.is_available(now_ms))
+            .cloned()
+            .collect();
+        let healthy = available.len();
+        let panic = in_panic(healthy, endpoints.len(), rotation.panic_threshold);
+        let in_rotation = if panic || healthy == endpoints.len() {
+            endpoints.clone()
+        } else {
+            available
+        };
+        let balancer = Balancer::new(rotation.policy, in_rotation.iter().map(|e| e.origin.weight));
         Self {
             endpoints,
+            rotation: in_rotation,
             balancer,
+            healthy,
+            panic,
             resolved,
+            config: rotation,
         }
+    }
+
+    /// Whether the rotation still matches every address's health at `now_ms` (an
+    /// ejection may have run out, a check may have changed a verdict).
+    pub(crate) fn is_current(&self, now_ms: u64) -> bool {
+        let fresh = Self::new(self.config, self.endpoints.clone(), self.resolved, now_ms);
+        fresh.panic == self.panic
+            && fresh.rotation.len() == self.rotation.len()
+            && fresh
+                .rotation
+                .iter()
+                .zip(&self.rotation)
+                .all(|(a, b)| Arc::ptr_eq(a, b))
     }
 
     /// Whether `addrs` (address, origin index) are exactly this set's, in any order.

@@ -82,10 +82,12 @@ pub enum ClusterError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UpstreamErrorKind {
-    /// No endpoint address is known (all DNS names unresolved or empty).
+    /// No endpoint address is known (all DNS names unresolved or empty), or none is
+    /// healthy with panic mode off.
     NoEndpoints,
-    /// The endpoint's pool is full: the pending queue overflowed, the wait for a
-    /// connection timed out, or the pool was drained while waiting.
+    /// The cluster is at `max_requests` (circuit breaking), or the endpoint's pool is
+    /// full: the pending queue overflowed, the wait for a connection timed out, or the
+    /// pool was drained while waiting.
     Overloaded,
     /// The TCP connection was refused or failed.
     Connect,
@@ -138,6 +140,21 @@ pub enum UpstreamError {
     NoEndpoints {
         /// The cluster's name.
         cluster: String,
+    },
+    /// Every address fails its health checks or is ejected, and panic mode is off
+    /// (`panic_threshold: 0`).
+    #[error("cluster {cluster}: no healthy endpoint")]
+    NoHealthyEndpoints {
+        /// The cluster's name.
+        cluster: String,
+    },
+    /// `max_requests` requests are already in flight to the cluster (circuit breaking).
+    #[error("cluster {cluster}: {max_requests} requests already in flight (max_requests)")]
+    CircuitOpen {
+        /// The cluster's name.
+        cluster: String,
+        /// The configured bound.
+        max_requests: usize,
     },
     /// Too many requests already wait for a connection to this endpoint (`pool.max_pending`).
     #[error("upstream {addr}: connection pool full, {max_pending} requests already waiting")]
@@ -225,10 +242,13 @@ impl UpstreamError {
     /// The error's class; [`UpstreamErrorKind::status`] maps it to an HTTP status.
     pub fn kind(&self) -> UpstreamErrorKind {
         match self {
-            Self::NoEndpoints { .. } => UpstreamErrorKind::NoEndpoints,
-            Self::PoolOverflow { .. } | Self::PendingTimeout { .. } | Self::PoolClosed { .. } => {
-                UpstreamErrorKind::Overloaded
+            Self::NoEndpoints { .. } | Self::NoHealthyEndpoints { .. } => {
+                UpstreamErrorKind::NoEndpoints
             }
+            Self::CircuitOpen { .. }
+            | Self::PoolOverflow { .. }
+            | Self::PendingTimeout { .. }
+            | Self::PoolClosed { .. } => UpstreamErrorKind::Overloaded,
             Self::ConnectFailed { .. } => UpstreamErrorKind::Connect,
             Self::ConnectTimeout { .. } => UpstreamErrorKind::ConnectTimeout,
             Self::Tls { .. } => UpstreamErrorKind::Tls,
@@ -244,6 +264,8 @@ impl UpstreamError {
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::NoEndpoints { .. }
+            | Self::NoHealthyEndpoints { .. }
+            | Self::CircuitOpen { .. }
             | Self::PoolOverflow { .. }
             | Self::PendingTimeout { .. }
             | Self::PoolClosed { .. }
@@ -259,7 +281,9 @@ impl UpstreamError {
     /// The endpoint address involved, if one was chosen.
     pub fn endpoint(&self) -> Option<SocketAddr> {
         match self {
-            Self::NoEndpoints { .. } => None,
+            Self::NoEndpoints { .. }
+            | Self::NoHealthyEndpoints { .. }
+            | Self::CircuitOpen { .. } => None,
             Self::PoolOverflow { addr, .. }
             | Self::PendingTimeout { addr, .. }
             | Self::PoolClosed { addr }
