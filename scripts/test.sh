@@ -9,9 +9,9 @@ cd "$(dirname "$0")/.."
 pkgs=(
   "nginx:nginx-light"
   "dnsmasq:dnsmasq-base"
+  "protoc:protobuf-compiler"
   "redis-server:redis-server"
   "memcached:memcached"
-  "protoc:protobuf-compiler"
 )
 missing=()
 for pair in "${pkgs[@]}"; do
