@@ -17,6 +17,24 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 impl Nginx {
     /// Starts nginx with `server_body` inside a `server { listen ...; }` block.
     pub async fn start(server_body: &str) -> Nginx {
+        Self::start_with("", server_body).await
+    }
+
+    /// Starts nginx serving HTTPS with HTTP/2 and HTTP/1.1 (ALPN) with this certificate.
+    pub async fn start_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        server_body: &str,
+    ) -> Nginx {
+        let body = format!(
+            "    ssl_certificate {};\n    ssl_certificate_key {};\n{server_body}",
+            cert.display(),
+            key.display()
+        );
+        Self::start_with(" ssl http2", &body).await
+    }
+
+    async fn start_with(listen_options: &str, server_body: &str) -> Nginx {
         assert!(
             std::path::Path::new(NGINX).exists(),
             "{NGINX} is missing: run the README's test command (scripts/test.sh installs nginx-light)"
@@ -28,7 +46,7 @@ impl Nginx {
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
              events {{ worker_connections 1024; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n  default_type text/plain;\n\
-             \x20 server {{\n    listen {addr};\n{server_body}\n  }}\n}}\n"
+             \x20 server {{\n    listen {addr}{listen_options};\n{server_body}\n  }}\n}}\n"
         );
         let path = dir.path().join("nginx.conf");
         std::fs::write(&path, conf).expect("write nginx.conf");

@@ -103,3 +103,43 @@ clusters:
     );
     gw.stop().await;
 }
+
+/// HTTP/2 over TLS to a real nginx: the host travels only in `:authority` (nginx before 1.25
+/// rejects a request carrying both it and a Host header).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2_to_a_real_nginx_origin() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf("nginx", &["origin.internal"]);
+    let nginx = sekisho_test_support::nginx::Nginx::start_tls(
+        &leaf.cert,
+        &leaf.key,
+        "    location / { return 200 \"$server_protocol $host\\n\"; }",
+    )
+    .await;
+    let yaml = format!(
+        r#"
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+access_log: {{ path: "off" }}
+routes: [{{ name: all, match: {{ path_prefix: / }}, cluster: nginx }}]
+clusters:
+  - {{ name: nginx, protocol: h2, endpoints: ["{}"], tls: {{ sni: origin.internal, ca: "{}" }} }}
+"#,
+        nginx.addr(),
+        ca.ca_path().display()
+    );
+    let gw = start(&yaml).await;
+    let c = HttpClient::http1();
+    for _ in 0..3 {
+        let r = c
+            .send(crate::common::get(
+                &gw.url("/x"),
+                &[("host", "api.example.com")],
+            ))
+            .await;
+        assert_eq!(
+            (r.status.as_u16(), r.text().as_str()),
+            (200, "HTTP/2.0 api.example.com\n")
+        );
+    }
+    gw.stop().await;
+}
