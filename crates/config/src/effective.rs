@@ -161,6 +161,24 @@ fn route(r: &Route) -> Value {
             "backoff": { "base": dur(rt.backoff_base), "max": dur(rt.backoff_max) },
         });
     }
+    if let Some(t) = &r.transcode {
+        let format = crate::decode::route::STREAM_FORMATS
+            .iter()
+            .find(|(_, f)| *f == t.stream_format)
+            .map_or("json_array", |(k, _)| *k);
+        v["transcode"] = json!({
+            "descriptors": t.descriptors.display().to_string(),
+            "services": t.services,
+            "auto_mapping": t.auto_mapping,
+            "reject_unknown_fields": t.reject_unknown_fields,
+            "case_insensitive_enums": t.case_insensitive_enums,
+            "use_proto_field_names": t.use_proto_field_names,
+            "emit_defaults": t.emit_defaults,
+            "stream_format": format,
+            "metadata_headers": t.metadata_headers,
+            "max_request_bytes": size(t.max_request_bytes),
+        });
+    }
     if let Some(m) = &r.mirror {
         v["mirror"] = json!({ "cluster": m.cluster, "percent": m.percent });
     }

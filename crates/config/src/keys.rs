@@ -48,6 +48,7 @@ pub(crate) const ROUTE: &[&str] = &[
     "per_try_timeout",
     "retry",
     "mirror",
+    "transcode",
 ];
 /// The route keys that choose its action; exactly one is required.
 pub(crate) const ROUTE_ACTIONS: &[&str] = &["cluster", "split", "direct_response", "redirect"];
@@ -82,6 +83,19 @@ pub(crate) const RETRY: &[&str] = &["attempts", "on", "statuses", "non_idempoten
 pub(crate) const BACKOFF: &[&str] = &["base", "max"];
 /// `routes[i].mirror`
 pub(crate) const MIRROR: &[&str] = &["cluster", "percent"];
+/// `routes[i].transcode`
+pub(crate) const TRANSCODE: &[&str] = &[
+    "descriptors",
+    "services",
+    "auto_mapping",
+    "reject_unknown_fields",
+    "case_insensitive_enums",
+    "use_proto_field_names",
+    "emit_defaults",
+    "stream_format",
+    "metadata_headers",
+    "max_request_bytes",
+];
 /// `clusters[i]`
 pub(crate) const CLUSTER: &[&str] = &[
     "name",
@@ -153,6 +167,7 @@ pub(crate) const ALL: &[(&str, &[&str])] = &[
     ("retry", RETRY),
     ("backoff", BACKOFF),
     ("mirror", MIRROR),
+    ("transcode", TRANSCODE),
     ("cluster", CLUSTER),
     ("endpoint", ENDPOINT),
     ("upstream tls", UPSTREAM_TLS),

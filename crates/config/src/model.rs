@@ -158,6 +158,8 @@ pub struct Route {
     pub retry: Option<Retry>,
     /// `mirror`: copy a share of the traffic to a shadow cluster, fire and forget.
     pub mirror: Option<Mirror>,
+    /// `transcode`: HTTP+JSON / HTTP+Protobuf to gRPC for this route's (gRPC) cluster.
+    pub transcode: Option<Transcode>,
     /// Where it was written.
     pub at: Location,
 }
@@ -193,6 +195,42 @@ pub enum RetryOn {
     Status5xx,
     /// `gateway-error`: a 502, 503 or 504 response.
     GatewayError,
+}
+
+/// `routes[i].transcode`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transcode {
+    /// `descriptors`: a `FileDescriptorSet` (`protoc --include_imports --descriptor_set_out`).
+    pub descriptors: PathBuf,
+    /// `services`: fully qualified gRPC services to expose (`bookstore.v1.Bookstore`).
+    pub services: Vec<String>,
+    /// `auto_mapping` (default true): methods without an HTTP rule answer `POST /pkg.Service/Method`.
+    pub auto_mapping: bool,
+    /// `reject_unknown_fields` (default false): unknown JSON fields are a 400 instead of ignored.
+    pub reject_unknown_fields: bool,
+    /// `case_insensitive_enums` (default false): accept enum names in any case.
+    pub case_insensitive_enums: bool,
+    /// `use_proto_field_names` (default false): JSON output uses proto names, not lowerCamelCase.
+    pub use_proto_field_names: bool,
+    /// `emit_defaults` (default false): JSON output includes fields with default values.
+    pub emit_defaults: bool,
+    /// `stream_format` (default `json_array`): server streams as `json_array`, `ndjson` or `sse`.
+    pub stream_format: StreamFormat,
+    /// `metadata_headers` (default none): request headers forwarded as gRPC metadata.
+    pub metadata_headers: Vec<String>,
+    /// `max_request_bytes` (default `4MiB`): largest HTTP request body transcoded.
+    pub max_request_bytes: u64,
+}
+
+/// How a server stream is written to an HTTP client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// `json_array`: one JSON array.
+    JsonArray,
+    /// `ndjson`: one JSON message per line.
+    Ndjson,
+    /// `sse`: Server-Sent Events.
+    Sse,
 }
 
 /// `routes[i].mirror`

@@ -142,6 +142,18 @@ fn defs() -> Value {
             ("non_idempotent", json!({ "type": "boolean" }), "Also retry non-idempotent methods after the request may have reached the upstream. Default false."),
             ("backoff", r("backoff"), "Backoff between retries: doubled each time, with jitter."),
         ]),
+        "transcode": obj("HTTP+JSON / HTTP+Protobuf to gRPC from a descriptor set; application/grpc requests pass through.", &["descriptors", "services"], &[
+            ("descriptors", s(), "FileDescriptorSet file (protoc --include_imports --descriptor_set_out)."),
+            ("services", json!({ "type": "array", "items": { "type": "string" }, "minItems": 1 }), "Fully qualified gRPC services to expose."),
+            ("auto_mapping", json!({ "type": "boolean" }), "Methods without an HTTP rule answer POST /pkg.Service/Method. Default true."),
+            ("reject_unknown_fields", json!({ "type": "boolean" }), "Unknown JSON fields are a 400 instead of ignored. Default false."),
+            ("case_insensitive_enums", json!({ "type": "boolean" }), "Accept enum names in any case. Default false."),
+            ("use_proto_field_names", json!({ "type": "boolean" }), "JSON output uses proto field names instead of lowerCamelCase. Default false."),
+            ("emit_defaults", json!({ "type": "boolean" }), "JSON output includes fields with default values. Default false."),
+            ("stream_format", json!({ "enum": ["json_array", "ndjson", "sse"] }), "How server streams are written. Default json_array."),
+            ("metadata_headers", json!({ "type": "array", "items": { "$ref": "#/$defs/headerName" } }), "Request headers forwarded as gRPC metadata."),
+            ("max_request_bytes", r("size"), "Largest HTTP request body transcoded (413 past it). Default 4MiB."),
+        ]),
         "backoff": obj("Backoff between retries.", &[], &[
             ("base", r("duration"), "First backoff. Default 25ms."),
             ("max", r("duration"), "Longest backoff. Default 250ms."),
@@ -227,6 +239,7 @@ fn route() -> Value {
         ("per_try_timeout", r("duration"), "Bound on each attempt (first try and each retry). Default: none, only `timeout`."),
         ("retry", r("retry"), "Retry failed attempts."),
         ("mirror", r("mirror"), "Copy a share of the traffic to a shadow cluster."),
+        ("transcode", r("transcode"), "HTTP+JSON / HTTP+Protobuf to gRPC for the route's gRPC cluster."),
     ]);
     if let Value::Object(m) = &mut route {
         let one_of: Vec<Value> = crate::keys::ROUTE_ACTIONS
@@ -335,6 +348,7 @@ mod tests {
             ("/$defs/retry", keys::RETRY),
             ("/$defs/backoff", keys::BACKOFF),
             ("/$defs/mirror", keys::MIRROR),
+            ("/$defs/transcode", keys::TRANSCODE),
             ("/$defs/cluster", keys::CLUSTER),
             ("/$defs/endpoint/oneOf/1", keys::ENDPOINT),
             ("/$defs/upstreamTls", keys::UPSTREAM_TLS),

@@ -7,6 +7,7 @@ mod full;
 mod fuzz_replay;
 mod resilience;
 mod robustness;
+mod transcode;
 mod validation;
 
 use std::path::Path;

@@ -6,7 +6,8 @@ use super::{Decoder, Fields};
 use crate::keys;
 use crate::model::{
     BufferRequest, DirectResponse, HeaderMatch, HeaderOps, Mirror, PathMatch, Redirect, Retry,
-    RetryOn, Rewrite, Route, RouteAction, RouteMatch, Split, WeightedCluster,
+    RetryOn, Rewrite, Route, RouteAction, RouteMatch, Split, StreamFormat, Transcode,
+    WeightedCluster,
 };
 use crate::syntax;
 use crate::yaml::Node;
@@ -73,6 +74,18 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
     let mirror = f
         .get("mirror")
         .and_then(|n| mirror(d, n, &f.path("mirror")));
+    let transcode = f
+        .get("transcode")
+        .and_then(|n| transcode(d, n, &f.path("transcode")));
+    if transcode.is_some() && !matches!(action, RouteAction::Cluster(_) | RouteAction::Split(_)) {
+        if let Some(n) = f.get("transcode") {
+            d.error(
+                &f.path("transcode"),
+                n.mark,
+                "`transcode` needs a gRPC upstream: use it with `cluster` or `split`",
+            );
+        }
+    }
     Some(Route {
         name,
         matcher,
@@ -86,6 +99,7 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
         per_try_timeout,
         retry,
         mirror,
+        transcode,
         at: f.location(),
     })
 }
@@ -189,6 +203,78 @@ fn retry(d: &mut Decoder, node: &Node, path: &str) -> Option<Retry> {
     })
 }
 
+/// `transcode.stream_format` values, as written.
+pub(crate) const STREAM_FORMATS: &[(&str, StreamFormat)] = &[
+    ("json_array", StreamFormat::JsonArray),
+    ("ndjson", StreamFormat::Ndjson),
+    ("sse", StreamFormat::Sse),
+];
+/// `transcode.max_request_bytes` when absent.
+pub(crate) const DEFAULT_TRANSCODE_MAX: u64 = 4 * 1024 * 1024;
+
+fn transcode(d: &mut Decoder, node: &Node, path: &str) -> Option<Transcode> {
+    let f = d.map(node, path, keys::TRANSCODE)?;
+    let descriptors = f
+        .required(d, "descriptors")
+        .and_then(|n| d.file(n, &f.path("descriptors")));
+    let services: Vec<String> = f
+        .required(d, "services")
+        .map(|n| {
+            let p = f.path("services");
+            let items = d.seq(n, &p).unwrap_or_default();
+            if items.is_empty() {
+                d.error(&p, n.mark, "at least one service is required");
+            }
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| d.nonempty(item, &format!("{p}[{i}]")))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut flag = |key: &str, default: bool| {
+        f.get(key)
+            .and_then(|n| d.bool(n, &f.path(key)))
+            .unwrap_or(default)
+    };
+    let auto_mapping = flag("auto_mapping", true);
+    let reject_unknown_fields = flag("reject_unknown_fields", false);
+    let case_insensitive_enums = flag("case_insensitive_enums", false);
+    let use_proto_field_names = flag("use_proto_field_names", false);
+    let emit_defaults = flag("emit_defaults", false);
+    let stream_format = f
+        .get("stream_format")
+        .and_then(|n| d.choice(n, &f.path("stream_format"), "stream format", STREAM_FORMATS))
+        .unwrap_or(StreamFormat::JsonArray);
+    let metadata_headers = match f.get("metadata_headers") {
+        Some(n) => {
+            let p = f.path("metadata_headers");
+            let items = d.seq(n, &p).unwrap_or_default();
+            items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| d.check(item, &format!("{p}[{i}]"), syntax::header_name))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let max_request_bytes = f
+        .get("max_request_bytes")
+        .and_then(|n| d.size(n, &f.path("max_request_bytes")))
+        .unwrap_or(DEFAULT_TRANSCODE_MAX);
+    Some(Transcode {
+        descriptors: descriptors?,
+        services,
+        auto_mapping,
+        reject_unknown_fields,
+        case_insensitive_enums,
+        use_proto_field_names,
+        emit_defaults,
+        stream_format,
+        metadata_headers,
+        max_request_bytes,
+    })
+}
 fn mirror(d: &mut Decoder, node: &Node, path: &str) -> Option<Mirror> {
     let f = d.map(node, path, keys::MIRROR)?;
     let cluster = f
