@@ -17,6 +17,8 @@ pub enum ResponseBody {
     Full(Option<Bytes>),
     /// The upstream's body, streamed as it arrives; trailers pass through.
     Upstream(Incoming),
+    /// A gRPC server stream transcoded to JSON/NDJSON/SSE as it arrives.
+    Transcoded(Box<crate::transcoding::TranscodedStream>),
 }
 
 impl ResponseBody {
@@ -49,6 +51,7 @@ impl Body for ResponseBody {
             ResponseBody::Upstream(inner) => Pin::new(inner)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
+            ResponseBody::Transcoded(inner) => Pin::new(inner.as_mut()).poll_frame(cx),
         }
     }
 
@@ -56,6 +59,7 @@ impl Body for ResponseBody {
         match self {
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::Upstream(inner) => inner.is_end_stream(),
+            ResponseBody::Transcoded(inner) => inner.is_end_stream(),
         }
     }
 
@@ -64,6 +68,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             ResponseBody::Upstream(inner) => inner.size_hint(),
+            ResponseBody::Transcoded(inner) => inner.size_hint(),
         }
     }
 }

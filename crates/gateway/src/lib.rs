@@ -18,6 +18,7 @@ mod plan;
 mod respond;
 mod server;
 mod tls;
+mod transcoding;
 mod upgrade;
 
 pub use control::ReloadStatus;

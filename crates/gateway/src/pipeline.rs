@@ -211,6 +211,12 @@ async fn proxy(
         route.request_headers.apply(&mut parts.headers);
     }
 
+    if let Some(tc) = &route.transcode {
+        if !crate::transcoding::is_grpc(&parts.headers) {
+            return crate::transcoding::serve(tc, &route, target, parts, body, log).await;
+        }
+    }
+
     // Keep the body when the route buffers, or when a retry or mirror needs to send it
     // again and it is small; otherwise stream it through.
     let replay = (route.retry.is_some() || route.mirror.is_some())
@@ -324,7 +330,7 @@ fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
 
 /// Reads the whole request body (bounded) so a slow client never holds an upstream
 /// connection; past `limit` bytes the answer is 413.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &http::HeaderMap,
     body: Incoming,
     limit: u64,

@@ -21,6 +21,7 @@ use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 
 use crate::forward::{MirrorTarget, RetryPolicy, MIRROR_SLOTS};
 use crate::headers::HeaderEdits;
+use crate::transcoding::TranscodeRoute;
 
 /// The compiled, immutable form of a config.
 pub struct Plan {
@@ -56,6 +57,8 @@ pub struct RouteEntry {
     pub retry: Option<RetryPolicy>,
     /// Shadow traffic.
     pub mirror: Option<MirrorTarget>,
+    /// HTTP+JSON / Protobuf to gRPC.
+    pub transcode: Option<TranscodeRoute>,
     /// Metrics for answers the gateway gives itself on this route (direct, redirect, errors
     /// before a cluster is chosen).
     pub local_metrics: Arc<RequestMetrics>,
@@ -350,6 +353,11 @@ fn compile_route(
             }),
             None => None,
         },
+        transcode: route
+            .transcode
+            .as_ref()
+            .map(TranscodeRoute::new)
+            .transpose()?,
         local_metrics: registry.request_metrics(&route.name, ""),
     })
 }

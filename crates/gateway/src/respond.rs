@@ -42,6 +42,12 @@ pub enum GatewayError {
     /// The upstream could not be reached or failed.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A transcoded request or answer could not be converted (the error says which field).
+    #[error(transparent)]
+    Transcode(sekisho_transcode::TranscodeError),
+    /// The upstream answered something the gateway cannot relay.
+    #[error("{0}")]
+    BadUpstreamAnswer(String),
     /// A bug or an impossible state; logged with details.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +71,8 @@ impl GatewayError {
             GatewayError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::Upstream(e) => e.kind().status(),
+            GatewayError::Transcode(e) => e.http_status(),
+            GatewayError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,6 +98,9 @@ impl GatewayError {
                 UpstreamErrorKind::Protocol => "upstream_protocol_error",
                 UpstreamErrorKind::InvalidRequest => "bad_request_body",
             },
+            GatewayError::Transcode(e) if e.is_client_error() => "transcode_bad_request",
+            GatewayError::Transcode(_) => "transcode_bad_answer",
+            GatewayError::BadUpstreamAnswer(_) => "upstream_bad_answer",
             GatewayError::Internal(_) => "internal",
         }
     }

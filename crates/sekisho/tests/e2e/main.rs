@@ -21,3 +21,4 @@ mod reload;
 mod retries;
 mod routing;
 mod tls;
+mod transcoding;
