@@ -16,23 +16,7 @@ fn gateway() -> SocketAddr {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let addr = rt.block_on(async {
             let up = sekisho_test_support::upstream::Upstream::named("up").await;
-            let yaml = format!(
-                r#"
-access_log: {{ path: "off" }}
-listeners:
-  - name: public
-    listen: "127.0.0.1:0"
-    limits: {{ header_read_timeout: 200ms, idle_timeout: 200ms, max_header_bytes: 16KiB }}
-routes:
-  - {{ name: guard, match: {{ path_prefix: /admin/ }}, direct_response: {{ status: 403 }} }}
-  - {{ name: buffered, match: {{ path_prefix: /buf/ }}, cluster: up, buffer_request: {{ max_bytes: 1KiB }} }}
-  - {{ name: retried, match: {{ path_prefix: /retry/ }}, cluster: up, retry: {{ attempts: 1 }} }}
-  - {{ name: items, match: {{ path_template: "/v1/items/{{id}}", methods: [GET] }}, cluster: up }}
-  - {{ name: all, match: {{ path_prefix: / }}, cluster: up }}
-clusters: [{{ name: up, endpoints: ["{}"] }}]
-"#,
-                up.addr()
-            );
+            let yaml = include_str!("../http1-gateway.yaml").replace("UPSTREAM", &up.addr().to_string());
             let config = sekisho_config::parse_str(&yaml, std::path::Path::new(".")).expect("config");
             let gw = sekisho_gateway::Gateway::start(config).await.expect("gateway");
             let addr = gw.listener_addr("public").expect("addr");

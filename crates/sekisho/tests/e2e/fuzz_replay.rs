@@ -12,23 +12,8 @@ use crate::common::start;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saved_http1_fuzz_inputs() {
     let up = Upstream::named("up").await;
-    let yaml = format!(
-        r#"
-access_log: {{ path: "off" }}
-listeners:
-  - name: public
-    listen: "127.0.0.1:0"
-    limits: {{ header_read_timeout: 200ms, idle_timeout: 200ms, max_header_bytes: 16KiB }}
-routes:
-  - {{ name: guard, match: {{ path_prefix: /admin/ }}, direct_response: {{ status: 403 }} }}
-  - {{ name: buffered, match: {{ path_prefix: /buf/ }}, cluster: up, buffer_request: {{ max_bytes: 1KiB }} }}
-  - {{ name: retried, match: {{ path_prefix: /retry/ }}, cluster: up, retry: {{ attempts: 1 }} }}
-  - {{ name: items, match: {{ path_template: "/v1/items/{{id}}", methods: [GET] }}, cluster: up }}
-  - {{ name: all, match: {{ path_prefix: / }}, cluster: up }}
-clusters: [{{ name: up, endpoints: ["{}"] }}]
-"#,
-        up.addr()
-    );
+    let yaml = include_str!("../../../../fuzz/http1-gateway.yaml")
+        .replace("UPSTREAM", &up.addr().to_string());
     let gw = start(&yaml).await;
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/http1");
     let mut n = 0;
