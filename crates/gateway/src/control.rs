@@ -264,7 +264,8 @@ impl Control {
     }
 }
 
-/// Reloads when the config file or a file it names (certificates, keys, CAs) changes,
+/// Reloads when the config file or a file it names (certificates, keys, CAs, descriptor
+/// sets) changes,
 /// checking every `interval`. Stops when the gateway is dropped.
 pub fn watch_files(control: Weak<Control>, path: PathBuf, interval: Duration) {
     // Taken now, not in the task: a change made right after start must not be missed.
@@ -299,6 +300,11 @@ fn fingerprint(config: &Path, control: Option<&Control>) -> Fingerprint {
             for ck in l.tls.iter().flat_map(|t| &t.certs) {
                 files.push(ck.cert.clone());
                 files.push(ck.key.clone());
+            }
+        }
+        for r in &plan.config.routes {
+            if let Some(t) = &r.transcode {
+                files.push(t.descriptors.clone());
             }
         }
         for cl in &plan.config.clusters {

@@ -269,3 +269,42 @@ async fn file_watch_and_admin_reload_report_errors() {
     assert_eq!(c.get(addr, "/").await.header("x-config"), "posted");
     gw.shutdown(Duration::from_secs(5), Duration::ZERO).await;
 }
+
+/// A certificate rewritten in place (e.g. by cert-manager) is served without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_files_are_watched() {
+    let up = Upstream::named("svc").await;
+    let ca = TestCa::new();
+    let a = ca.leaf("a", &["a.test"]);
+    let b = ca.leaf("b", &["b.test"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("tls.pem"), dir.path().join("tls.key"));
+    std::fs::write(&cert, &a.cert_pem).unwrap();
+    std::fs::write(&key, &a.key_pem).unwrap();
+    let tls_listen = free_addr();
+    let extra = format!(
+        "  - {{ name: secure, listen: \"{tls_listen}\", tls: {{ certs: [{{ cert: \"{}\", key: \"{}\" }}] }} }}\n",
+        cert.display(),
+        key.display()
+    );
+    let listen = free_addr().to_string();
+    let (gw, _cfg_dir, _path) = start_from_file(
+        &config("a", up.addr(), &listen, &extra),
+        Some(Duration::from_millis(200)),
+    )
+    .await;
+    let client = ca.client_config(&[b"http/1.1"]);
+    assert!(tls_get(tls_listen, client.clone(), "a.test", "/")
+        .await
+        .is_ok());
+    std::fs::write(&key, &b.key_pem).unwrap();
+    std::fs::write(&cert, &b.cert_pem).unwrap();
+    let renewed = eventually(Duration::from_secs(10), || async {
+        tls_get(tls_listen, client.clone(), "b.test", "/")
+            .await
+            .is_ok()
+    })
+    .await;
+    assert!(renewed, "the rewritten certificate is served");
+    gw.shutdown(Duration::from_secs(5), Duration::ZERO).await;
+}
