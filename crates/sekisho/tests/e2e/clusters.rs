@@ -176,3 +176,62 @@ clusters: [{{ name: slow, endpoints: ["{}"] }}]
     );
     gw.stop().await;
 }
+
+/// Health checks take a failing endpoint out of rotation, and `/clusters` and the metrics
+/// show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_state_on_admin_and_traffic_avoids_the_sick_endpoint() {
+    let good = Upstream::named("good").await;
+    let sick = Upstream::start("sick", |s| {
+        if s.uri == "/healthz" {
+            Reply::text("down").status(503)
+        } else {
+            Reply::text("sick")
+        }
+    })
+    .await;
+    let yaml = format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+access_log: {{ path: "off" }}
+routes: [{{ name: all, match: {{ path_prefix: / }}, cluster: svc }}]
+clusters:
+  - name: svc
+    lb: round_robin
+    endpoints: ["{}", "{}"]
+    health_check: {{ path: /healthz, interval: 200ms, timeout: 500ms, healthy_threshold: 1, unhealthy_threshold: 1 }}
+"#,
+        good.addr(),
+        sick.addr()
+    );
+    let gw = start(&yaml).await;
+    let admin = gw.admin.unwrap();
+    let c = HttpClient::http1();
+    let sick_addr = sick.addr().to_string();
+    let marked = sekisho_test_support::eventually(Duration::from_secs(5), || async {
+        let cl = c.get(admin, "/clusters").await.json();
+        cl["clusters"][0]["endpoints"]
+            .as_array()
+            .is_some_and(|eps| {
+                eps.iter()
+                    .any(|e| e["address"] == sick_addr.as_str() && e["health"] == "unhealthy")
+            })
+    })
+    .await;
+    assert!(marked, "{}", c.get(admin, "/clusters").await.text());
+    for _ in 0..20 {
+        assert_eq!(
+            c.get(gw.addr, "/x").await.text(),
+            "good",
+            "traffic avoids the unhealthy endpoint"
+        );
+    }
+    let metrics = c.get(admin, "/metrics").await.text();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("sekisho_upstream_endpoint_healthy{") && l.contains(&sick_addr))
+        .unwrap_or_else(|| panic!("no health metric:\n{metrics}"));
+    assert!(line.ends_with(" 0"), "{line}");
+    gw.stop().await;
+}
