@@ -256,6 +256,7 @@ impl Pools {
             let snap = e.cluster.snapshot();
             let name = snap.name.as_str();
             let labels = [("destination", name)];
+            e.cluster.timings().write(w, "sekisho_egress", &labels);
             let opened: u64 = snap
                 .endpoints
                 .iter()

@@ -295,6 +295,26 @@ async fn https_destination_multiplexes_on_one_h2_connection() {
     }
     assert!(up.seen().iter().all(|s| s.version == http::Version::HTTP_2));
     assert_eq!(up.connections(), 1);
+    // Network timings per destination: one connect and one TLS handshake, ten responses.
+    let metrics = get(&egress, "anything", "/.api/metrics", &[]).await.text();
+    let value = |prefix: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix) && l.contains("destination=\"https://127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no {prefix} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(value("sekisho_egress_connect_seconds_count"), "1");
+    assert_eq!(value("sekisho_egress_tls_handshake_seconds_count"), "1");
+    assert_eq!(value("sekisho_egress_first_byte_seconds_count"), "10");
+    assert_eq!(
+        value("sekisho_egress_dns_seconds_count"),
+        "0",
+        "an IP needs no lookup"
+    );
 }
 
 #[tokio::test]

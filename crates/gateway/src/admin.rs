@@ -194,6 +194,9 @@ fn render_metrics(shared: &Shared, out: &mut String) {
     let plan = shared.plan.load();
     let mut w = MetricWriter::new();
     for (name, cluster) in plan.clusters.iter() {
+        cluster
+            .timings()
+            .write(&mut w, "sekisho_upstream", &[("cluster", name.as_str())]);
         let snap = cluster.snapshot();
         for e in &snap.endpoints {
             let addr = e.address.to_string();

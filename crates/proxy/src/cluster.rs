@@ -266,13 +266,22 @@ impl Cluster {
             })?;
         let endpoint = self.pick(exclude).await?;
         let mut guard = InFlightGuard::new(endpoint.clone(), permit);
+        let started = std::time::Instant::now();
         let result = self.send_to(&endpoint, req, &mut guard).await;
+        if result.is_ok() {
+            self.connector.timings.ttfb(started.elapsed());
+        }
         self.observe(&endpoint, &result);
         Ok(UpstreamResponse {
             response: result?,
             endpoint: endpoint.addr,
             in_flight: guard,
         })
+    }
+
+    /// Network timings (DNS wait, connect, TLS handshake, time to first byte).
+    pub fn timings(&self) -> crate::TimingsSnapshot {
+        self.connector.timings.snapshot()
     }
 
     /// Per-address counts and health, for `/clusters` and metrics.
@@ -426,7 +435,14 @@ impl Cluster {
                 addrs.push((SocketAddr::new(ip, origin.port), origin.index));
                 continue;
             }
-            match tokio::time::timeout(RESOLVE_TIMEOUT, self.resolver.resolve(&origin.host)).await {
+            let started = std::time::Instant::now();
+            let resolved =
+                tokio::time::timeout(RESOLVE_TIMEOUT, self.resolver.resolve(&origin.host)).await;
+            if !current.resolved {
+                // Only the first resolution keeps requests waiting; refreshes are background.
+                self.connector.timings.dns(started.elapsed());
+            }
+            match resolved {
                 Ok(Ok(ips)) => {
                     addrs.extend(
                         ips.iter()

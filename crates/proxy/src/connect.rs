@@ -41,6 +41,8 @@ pub(crate) struct Connector {
     pub(crate) protocol: Protocol,
     pub(crate) tls: Option<TlsConnector>,
     pub(crate) connect_timeout: Duration,
+    /// Connect and TLS handshake times of this cluster.
+    pub(crate) timings: crate::timings::Timings,
 }
 
 impl Connector {
@@ -54,6 +56,7 @@ impl Connector {
             protocol,
             tls: tls.map(TlsConnector::from),
             connect_timeout,
+            timings: crate::timings::Timings::new(),
         }
     }
 
@@ -124,13 +127,17 @@ impl Connector {
         addr: SocketAddr,
         server_name: Option<&ServerName<'static>>,
     ) -> Result<Handshake, UpstreamError> {
+        let started = std::time::Instant::now();
         let tcp = tcp_connect(addr).await?;
+        self.timings.connect(started.elapsed());
         let (io, h2) = match (&self.tls, server_name) {
             (Some(tls), Some(name)) => {
+                let started = std::time::Instant::now();
                 let stream = tls
                     .connect(name.clone(), tcp)
                     .await
                     .map_err(|source| UpstreamError::Tls { addr, source })?;
+                self.timings.tls(started.elapsed());
                 let alpn_h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                 let h2 = match self.protocol {
                     Protocol::Auto => alpn_h2,

@@ -33,12 +33,14 @@ mod pool;
 mod request;
 mod resolve;
 mod snapshot;
+mod timings;
 mod tls;
 
 pub use cluster::{Cluster, InFlightGuard, UpstreamResponse};
 pub use error::{ClusterError, UpstreamError, UpstreamErrorKind};
 pub use resolve::{NoResolver, NoResolverError, Resolve, ResolveFuture};
 pub use snapshot::{CheckResult, ClusterSnapshot, EndpointSnapshot, HealthStatus};
+pub use timings::TimingsSnapshot;
 
 /// A boxed error, as request bodies and resolvers produce.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -60,6 +60,11 @@ clusters: [{{ name: items, endpoints: ["{}"] }}]
     );
     assert!(text.contains("sekisho_dns_cache_hits_total"), "DNS metrics");
     assert!(
+        text.contains("sekisho_upstream_connect_seconds_count{cluster=\"items\"} 1"),
+        "connect timing: {text}"
+    );
+    assert!(text.contains("sekisho_upstream_first_byte_seconds_count{cluster=\"items\"} 3"));
+    assert!(
         text.lines()
             .any(|l| l.starts_with("sekisho_requests_total{") && l.contains("code=\"404\"")),
         "404s counted"
