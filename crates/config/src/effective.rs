@@ -216,6 +216,9 @@ fn cluster(c: &Cluster) -> Value {
         if let Some(ca) = &tls.ca {
             t.insert("ca".into(), json!(ca.display().to_string()));
         }
+        if let Some(ca) = &tls.extra_ca {
+            t.insert("extra_ca".into(), json!(ca.display().to_string()));
+        }
         if let Some((cert, key)) = &tls.client_cert {
             t.insert("cert".into(), json!(cert.display().to_string()));
             t.insert("key".into(), json!(key.display().to_string()));

@@ -421,6 +421,9 @@ pub struct UpstreamTls {
     pub sni: Option<String>,
     /// `ca`: PEM file of trusted roots (default: the bundled web PKI roots).
     pub ca: Option<PathBuf>,
+    /// `extra_ca`: PEM file of roots trusted in addition to the default ones (an internal
+    /// CA next to the public web PKI); not with `ca`.
+    pub extra_ca: Option<PathBuf>,
     /// `cert` + `key`: client certificate for mutual TLS.
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }

@@ -189,6 +189,7 @@ fn defs() -> Value {
         "upstreamTls": obj("TLS to the endpoints.", &[], &[
             ("sni", s(), "Server name to send and verify. Default: the endpoint's host."),
             ("ca", s(), "PEM file of trusted roots. Default: the bundled web PKI roots."),
+            ("extra_ca", s(), "PEM file of roots trusted in addition to the default ones; not with `ca`."),
             ("cert", s(), "Client certificate chain (PEM) for mutual TLS; needs `key`."),
             ("key", s(), "Client private key (PEM) for mutual TLS; needs `cert`."),
         ]),

@@ -82,7 +82,9 @@ impl PoolSettings {
             connect_timeout: self.connect_timeout,
             tls: https.then(|| UpstreamTls {
                 sni: None,
-                ca: self.ca_file.clone(),
+                // The web PKI roots plus the operator's CA, as chocon users expect.
+                ca: None,
+                extra_ca: self.ca_file.clone(),
                 client_cert: None,
             }),
             pool: Pool {

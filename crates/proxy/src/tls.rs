@@ -41,6 +41,13 @@ pub(crate) fn client_config(
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
+    if let Some(extra) = &tls.extra_ca {
+        for cert in load_certs(cluster, "extra CA certificates", extra)? {
+            roots
+                .add(cert)
+                .map_err(tls_err(format!("CA certificate in {}", extra.display())))?;
+        }
+    }
     let builder = builder.with_root_certificates(roots);
 
     let mut config = match &tls.client_cert {
@@ -125,6 +132,7 @@ mod tests {
         UpstreamTls {
             sni: None,
             ca,
+            extra_ca: None,
             client_cert: None,
         }
     }

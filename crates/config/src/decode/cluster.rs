@@ -150,6 +150,18 @@ fn tls(d: &mut Decoder, node: &Node, path: &str) -> Option<UpstreamTls> {
         })
     });
     let ca = f.get("ca").and_then(|n| d.file(n, &f.path("ca")));
+    let extra_ca = f
+        .get("extra_ca")
+        .and_then(|n| d.file(n, &f.path("extra_ca")));
+    if ca.is_some() && extra_ca.is_some() {
+        if let Some(n) = f.get("extra_ca") {
+            d.error(
+                &f.path("extra_ca"),
+                n.mark,
+                "`extra_ca` adds to the default roots, `ca` replaces them: use one of the two",
+            );
+        }
+    }
     let cert = f.get("cert").and_then(|n| d.file(n, &f.path("cert")));
     let key = f.get("key").and_then(|n| d.file(n, &f.path("key")));
     let client_cert = match (cert, key) {
@@ -176,6 +188,7 @@ fn tls(d: &mut Decoder, node: &Node, path: &str) -> Option<UpstreamTls> {
     Some(UpstreamTls {
         sni,
         ca,
+        extra_ca,
         client_cert,
     })
 }

@@ -122,6 +122,7 @@ fn tls_cluster(
     cfg.tls = Some(UpstreamTls {
         sni: Some(sni.into()),
         ca: Some(pki.path("ca.pem")),
+        extra_ca: None,
         client_cert: Some((pki.path("client.pem"), pki.path("client.key"))),
     });
     cfg

@@ -70,10 +70,12 @@ routes:
   - {{ name: a, match: {{ path_prefix: /a }}, cluster: h1 }}
   - {{ name: b, match: {{ path_prefix: /b }}, cluster: auto }}
   - {{ name: c, match: {{ path_prefix: /c }}, cluster: wrong-name }}
+  - {{ name: d, match: {{ path_prefix: /d }}, cluster: extra }}
 clusters:
   - {{ name: h1, endpoints: ["{addr}"], tls: {{ sni: upstream.internal, ca: "{ca}" }} }}
   - {{ name: auto, endpoints: ["{addr}"], protocol: auto, tls: {{ sni: upstream.internal, ca: "{ca}" }} }}
   - {{ name: wrong-name, endpoints: ["{addr}"], tls: {{ sni: other.internal, ca: "{ca}" }} }}
+  - {{ name: extra, endpoints: ["{addr}"], tls: {{ sni: upstream.internal, extra_ca: "{ca}" }} }}
 "#,
         addr = h1.addr(),
         ca = ca.ca_path().display(),
@@ -93,6 +95,12 @@ clusters:
     assert!(
         h1.seen().iter().any(|s| s.version == http::Version::HTTP_2),
         "auto picked h2 by ALPN"
+    );
+    // The test CA in addition to the web PKI roots.
+    let r = c.get(gw.addr, "/d").await;
+    assert_eq!(
+        (r.status.as_u16(), r.text().as_str()),
+        (200, "tls-upstream")
     );
     let r = c.get(gw.addr, "/c").await;
     assert_eq!(
