@@ -89,6 +89,9 @@ fn named_reply(name: &str) -> impl Fn(&Seen) -> Reply + Send + Sync + 'static {
     move |_| Reply::text(n.clone()).header("x-upstream", &n)
 }
 
+/// Requests kept for inspection (and counted by [`Upstream::count`]); a bound for long runs.
+const MAX_RECORDED: usize = 100_000;
+
 type Handler = Arc<dyn Fn(&Seen) -> Reply + Send + Sync>;
 
 /// A running test upstream; stops when dropped.
@@ -174,7 +177,13 @@ impl Upstream {
                                         conn,
                                     };
                                     let reply = handler(&s);
-                                    seen.lock().expect("lock").push(s);
+                                    {
+                                        let mut seen = seen.lock().expect("lock");
+                                        // Bounded for long runs (fuzzing); tests stay far below.
+                                        if seen.len() < MAX_RECORDED {
+                                            seen.push(s);
+                                        }
+                                    }
                                     if !reply.delay.is_zero() {
                                         tokio::time::sleep(reply.delay).await;
                                     }
@@ -198,10 +207,10 @@ impl Upstream {
                             }
                         }
                     });
-                    conn_tasks
-                        .lock()
-                        .expect("lock")
-                        .push(conn_task.abort_handle());
+                    // Only live connections are kept: a handle keeps its task's memory alive.
+                    let mut tasks = conn_tasks.lock().expect("lock");
+                    tasks.retain(|t| !t.is_finished());
+                    tasks.push(conn_task.abort_handle());
                 }
             })
         };
