@@ -12,6 +12,7 @@ pkgs=(
   "protoc:protobuf-compiler"
   "redis-server:redis-server"
   "memcached:memcached"
+  "update-ca-certificates:ca-certificates"
 )
 missing=()
 for pair in "${pkgs[@]}"; do

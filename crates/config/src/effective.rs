@@ -216,6 +216,9 @@ fn cluster(c: &Cluster) -> Value {
         if let Some(ca) = &tls.ca {
             t.insert("ca".into(), json!(ca.display().to_string()));
         }
+        if tls.system_roots {
+            t.insert("system_roots".into(), json!(true));
+        }
         if let Some(ca) = &tls.extra_ca {
             t.insert("extra_ca".into(), json!(ca.display().to_string()));
         }

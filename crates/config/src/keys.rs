@@ -114,7 +114,7 @@ pub(crate) const CLUSTER: &[&str] = &[
 /// `clusters[i].endpoints[j]` in map form
 pub(crate) const ENDPOINT: &[&str] = &["address", "weight"];
 /// `clusters[i].tls`
-pub(crate) const UPSTREAM_TLS: &[&str] = &["sni", "ca", "extra_ca", "cert", "key"];
+pub(crate) const UPSTREAM_TLS: &[&str] = &["sni", "ca", "extra_ca", "system_roots", "cert", "key"];
 /// `clusters[i].pool`
 pub(crate) const POOL: &[&str] = &[
     "max_connections",

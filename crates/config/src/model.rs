@@ -424,6 +424,9 @@ pub struct UpstreamTls {
     /// `extra_ca`: PEM file of roots trusted in addition to the default ones (an internal
     /// CA next to the public web PKI); not with `ca`.
     pub extra_ca: Option<PathBuf>,
+    /// `system_roots` (default false): trust the operating system's roots (e.g.
+    /// `/etc/ssl/certs`) instead of the bundled web PKI roots; not with `ca`.
+    pub system_roots: bool,
     /// `cert` + `key`: client certificate for mutual TLS.
     pub client_cert: Option<(PathBuf, PathBuf)>,
 }

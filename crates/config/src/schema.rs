@@ -190,6 +190,7 @@ fn defs() -> Value {
             ("sni", s(), "Server name to send and verify. Default: the endpoint's host."),
             ("ca", s(), "PEM file of trusted roots. Default: the bundled web PKI roots."),
             ("extra_ca", s(), "PEM file of roots trusted in addition to the default ones; not with `ca`."),
+            ("system_roots", json!({ "type": "boolean" }), "Trust the operating system's roots instead of the bundled web PKI roots. Default false."),
             ("cert", s(), "Client certificate chain (PEM) for mutual TLS; needs `key`."),
             ("key", s(), "Client private key (PEM) for mutual TLS; needs `cert`."),
         ]),

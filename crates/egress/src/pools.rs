@@ -82,9 +82,10 @@ impl PoolSettings {
             connect_timeout: self.connect_timeout,
             tls: https.then(|| UpstreamTls {
                 sni: None,
-                // The web PKI roots plus the operator's CA, as chocon users expect.
+                // The system's roots plus the operator's CA, as chocon users expect.
                 ca: None,
                 extra_ca: self.ca_file.clone(),
+                system_roots: true,
                 client_cert: None,
             }),
             pool: Pool {

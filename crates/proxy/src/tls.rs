@@ -39,6 +39,16 @@ pub(crate) fn client_config(
                     .map_err(tls_err(format!("CA certificate in {}", ca.display())))?;
             }
         }
+        None if tls.system_roots => {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _unparsable) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                return Err(ClusterError::NoCertificates {
+                    cluster: cluster.to_owned(),
+                    path: std::path::PathBuf::from("the operating system's certificate store"),
+                });
+            }
+        }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
     if let Some(extra) = &tls.extra_ca {
@@ -133,6 +143,7 @@ mod tests {
             sni: None,
             ca,
             extra_ca: None,
+            system_roots: false,
             client_cert: None,
         }
     }
@@ -177,5 +188,15 @@ mod tests {
             ..tls(None)
         };
         assert!(server_name("c", &t, "127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn system_roots_load_from_the_os_store() {
+        let t = UpstreamTls {
+            system_roots: true,
+            ..tls(None)
+        };
+        // scripts/test.sh installs Debian's ca-certificates: the store is never empty here.
+        assert!(client_config("c", &t, Protocol::Auto).is_ok());
     }
 }

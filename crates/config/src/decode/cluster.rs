@@ -153,6 +153,19 @@ fn tls(d: &mut Decoder, node: &Node, path: &str) -> Option<UpstreamTls> {
     let extra_ca = f
         .get("extra_ca")
         .and_then(|n| d.file(n, &f.path("extra_ca")));
+    let system_roots = f
+        .get("system_roots")
+        .and_then(|n| d.bool(n, &f.path("system_roots")))
+        .unwrap_or(false);
+    if ca.is_some() && system_roots {
+        if let Some(n) = f.get("system_roots") {
+            d.error(
+                &f.path("system_roots"),
+                n.mark,
+                "`ca` replaces the default roots; `system_roots` chooses them: use one of the two",
+            );
+        }
+    }
     if ca.is_some() && extra_ca.is_some() {
         if let Some(n) = f.get("extra_ca") {
             d.error(
@@ -189,6 +202,7 @@ fn tls(d: &mut Decoder, node: &Node, path: &str) -> Option<UpstreamTls> {
         sni,
         ca,
         extra_ca,
+        system_roots,
         client_cert,
     })
 }

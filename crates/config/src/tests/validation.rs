@@ -1,6 +1,6 @@
 //! Each validation rule: its message, path and line.
 
-use super::{errs, ok, one_error};
+use super::{errs, ok, one_error, MINIMAL};
 
 /// One listener on line 2; routes start on line 4 and clusters follow them.
 fn cfg(routes: &str, clusters: &str) -> String {
@@ -429,4 +429,25 @@ fn conflicting_matches() {
     // Different kinds of path match, or different hosts, are ordered by precedence.
     ok(&two("{ path: /a }", "{ path_prefix: /a }"));
     ok(&two("{ host: a.com }", "{ host: \"*.a.com\" }"));
+}
+
+#[test]
+fn system_roots_and_ca_exclude_each_other() {
+    let src = MINIMAL.replace(
+        "    endpoints: [127.0.0.1:9000]\n",
+        "    endpoints: [127.0.0.1:9000]\n    tls: { ca: ca.pem, system_roots: true }\n",
+    );
+    one_error(
+        &src,
+        "clusters[0].tls.system_roots",
+        10,
+        "use one of the two",
+    );
+    let src = MINIMAL.replace(
+        "    endpoints: [127.0.0.1:9000]\n",
+        "    tls: { system_roots: true, extra_ca: internal.pem }\n    endpoints: [127.0.0.1:9000]\n",
+    );
+    let c = ok(&src);
+    let t = c.clusters[0].tls.as_ref().unwrap();
+    assert!(t.system_roots && t.extra_ca.is_some());
 }

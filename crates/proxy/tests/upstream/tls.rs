@@ -123,6 +123,7 @@ fn tls_cluster(
         sni: Some(sni.into()),
         ca: Some(pki.path("ca.pem")),
         extra_ca: None,
+        system_roots: false,
         client_cert: Some((pki.path("client.pem"), pki.path("client.key"))),
     });
     cfg
