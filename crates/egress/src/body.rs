@@ -134,3 +134,57 @@ impl Body for Tracked {
         self.inner.size_hint()
     }
 }
+
+/// The client did not send its whole request body within `--read-timeout`.
+#[derive(Debug, thiserror::Error)]
+#[error("request body not received within the read timeout")]
+pub(crate) struct BodyReadTimeout;
+
+/// The client's request body, cut off when it is not complete by the deadline (a client
+/// trickling its body must not hold an upstream connection forever).
+pub(crate) struct ReadDeadline<B> {
+    inner: B,
+    deadline: Pin<Box<Sleep>>,
+}
+
+impl<B> ReadDeadline<B> {
+    pub(crate) fn new(inner: B, timeout: std::time::Duration) -> Self {
+        ReadDeadline {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(timeout)),
+        }
+    }
+}
+
+impl<B> Body for ReadDeadline<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Pending => {
+                if this.deadline.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err(Box::new(BodyReadTimeout))));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -149,7 +149,7 @@ async fn proxy(
             .cloned()
             .unwrap_or_else(|| PathAndQuery::from_static("/")),
     );
-    let body = body.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
+    let body = crate::body::ReadDeadline::new(body, shared.read_timeout).boxed_unsync();
     let upstream_req = Request::from_parts(parts, body);
 
     let sent = tokio::time::timeout(shared.proxy_read_timeout, entry.cluster.send(upstream_req))

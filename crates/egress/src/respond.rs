@@ -51,11 +51,14 @@ impl Reject {
             Self::Loop => StatusCode::LOOP_DETECTED,
             Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::Upstream(e) if is_body_timeout(e) => StatusCode::REQUEST_TIMEOUT,
             Self::Upstream(e) => match e.kind() {
                 UpstreamErrorKind::ConnectTimeout => StatusCode::GATEWAY_TIMEOUT,
                 UpstreamErrorKind::Overloaded | UpstreamErrorKind::NoEndpoints => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                // The client's body failed (cut off, malformed chunk).
+                UpstreamErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
                 _ => StatusCode::BAD_GATEWAY,
             },
             Self::Resolve { .. } | Self::Pool(_) => StatusCode::BAD_GATEWAY,
@@ -67,6 +70,18 @@ impl Reject {
         let status = self.status();
         text(status, &format!("{self}\n"))
     }
+}
+
+/// Whether the request failed because the client's body missed `--read-timeout`.
+fn is_body_timeout(e: &UpstreamError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<crate::body::BodyReadTimeout>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// A local response with a text body.

@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     pub(crate) policy: Arc<Policy>,
     pub(crate) write_timeout: Duration,
     pub(crate) proxy_read_timeout: Duration,
+    /// The whole request (head and body) must arrive within this (chocon's ReadTimeout).
+    pub(crate) read_timeout: Duration,
 }
 
 /// A running egress proxy.
@@ -90,6 +92,7 @@ impl Egress {
             dns,
             policy,
             write_timeout: config.write_timeout,
+            read_timeout: config.read_timeout,
             proxy_read_timeout: config.proxy_read_timeout,
         });
         let listener = bind(config.listen).map_err(|source| EgressError::Bind {

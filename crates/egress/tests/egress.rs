@@ -473,3 +473,31 @@ async fn shutdown_lets_requests_in_flight_finish_then_stops_accepting() {
     assert_eq!(r.body, b"done");
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+/// `--read-timeout` bounds the whole request, body included (chocon's ReadTimeout): a client
+/// that stops sending its body gets 408 instead of holding an upstream connection.
+#[tokio::test]
+async fn stalled_request_body_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::named("origin").await;
+    let mut cfg = config();
+    cfg.read_timeout = Duration::from_millis(300);
+    let egress = start(cfg).await;
+    let mut s = tokio::net::TcpStream::connect(egress.local_addr())
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: 127.0.0.1.ccnproxy:{}\r\nContent-Length: 100\r\n\r\n0123456789",
+        up.addr().port()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("answered within the bound")
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
