@@ -13,6 +13,13 @@ use libfuzzer_sys::fuzz_target;
 fn gateway() -> SocketAddr {
     static GW: OnceLock<SocketAddr> = OnceLock::new();
     *GW.get_or_init(|| {
+        // A libFuzzer binary starts from libFuzzer's C main, not Rust's, so SIGPIPE is not
+        // ignored as in `sekisho` itself: a write (hyper uses writev) to a socket the peer
+        // closed would kill the process instead of returning EPIPE.
+        // SAFETY: setting a signal disposition to SIG_IGN before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+        }
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let addr = rt.block_on(async {
             let up = sekisho_test_support::upstream::Upstream::named("up").await;
