@@ -19,6 +19,8 @@ pub enum ResponseBody {
     Upstream(Incoming),
     /// A gRPC server stream transcoded to JSON/NDJSON/SSE as it arrives.
     Transcoded(Box<crate::transcoding::TranscodedStream>),
+    /// A gRPC answer re-encoded as gRPC-Web as it arrives.
+    GrpcWeb(Box<crate::grpc_web::WebStream>),
 }
 
 impl ResponseBody {
@@ -52,6 +54,7 @@ impl Body for ResponseBody {
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(|e| Box::new(e) as BoxError))),
             ResponseBody::Transcoded(inner) => Pin::new(inner.as_mut()).poll_frame(cx),
+            ResponseBody::GrpcWeb(inner) => Pin::new(inner.as_mut()).poll_frame(cx),
         }
     }
 
@@ -60,6 +63,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(bytes) => bytes.is_none(),
             ResponseBody::Upstream(inner) => inner.is_end_stream(),
             ResponseBody::Transcoded(inner) => inner.is_end_stream(),
+            ResponseBody::GrpcWeb(inner) => inner.is_end_stream(),
         }
     }
 
@@ -69,6 +73,7 @@ impl Body for ResponseBody {
             ResponseBody::Full(None) => SizeHint::with_exact(0),
             ResponseBody::Upstream(inner) => inner.size_hint(),
             ResponseBody::Transcoded(inner) => inner.size_hint(),
+            ResponseBody::GrpcWeb(inner) => inner.size_hint(),
         }
     }
 }

@@ -212,6 +212,11 @@ async fn proxy(
     }
 
     if let Some(tc) = &route.transcode {
+        // gRPC-Web is checked first: its content type also starts with `application/grpc`.
+        if let Some(mode) = crate::grpc_web::mode(&parts.headers) {
+            let limit = tc.max_request_bytes();
+            return crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await;
+        }
         if !crate::transcoding::is_grpc(&parts.headers) {
             return crate::transcoding::serve(tc, &route, target, parts, body, log).await;
         }

@@ -1,6 +1,7 @@
 //! Transcoded routes: HTTP+JSON / HTTP+Protobuf requests become gRPC calls to the route's
 //! cluster and the answers come back as JSON or protobuf (the engine is `sekisho-transcode`;
-//! this module does the I/O). `application/grpc` requests never come here: they pass through.
+//! this module does the I/O). `application/grpc` requests never come here: they pass through;
+//! gRPC-Web goes to `grpc_web`.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -65,6 +66,13 @@ impl TranscodeRoute {
             },
             max_request_bytes: cfg.max_request_bytes,
         })
+    }
+}
+
+impl TranscodeRoute {
+    /// The largest request body the route reads (`transcode.max_request_bytes`).
+    pub fn max_request_bytes(&self) -> u64 {
+        self.max_request_bytes
     }
 }
 

@@ -10,6 +10,7 @@ mod connections;
 mod dns;
 mod errors;
 mod fuzz_replay;
+mod grpc_web;
 mod h2_limits;
 mod hardening;
 mod mirror;

@@ -92,6 +92,8 @@ class Bookstore(pb_grpc.BookstoreServicer):
             del b.tags[:]
             b.tags.extend(request.tags)
             yield b
+        if request.delay_ms:
+            time.sleep(request.delay_ms / 1000)
         if request.fail_code:
             context.abort(code_of(request.fail_code), f"stopped after {request.count}")
 
