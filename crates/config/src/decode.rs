@@ -5,6 +5,7 @@
 
 pub(crate) mod cluster;
 mod listener;
+pub(crate) mod policy;
 pub(crate) mod route;
 mod top;
 
@@ -140,6 +141,24 @@ impl Decoder {
                 None
             }
         }
+    }
+
+    /// Reads a sequence item by item with `item` (given the decoder, the item and its path);
+    /// items that fail are reported by `item` and left out.
+    pub fn list<T>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        mut item: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Vec<T> {
+        let Some(items) = self.seq(node, path) else {
+            return Vec::new();
+        };
+        items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| item(self, n, &path::index(path, i)))
+            .collect()
     }
 
     /// Reports a value of the wrong type.

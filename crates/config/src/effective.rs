@@ -3,6 +3,8 @@
 
 use serde_json::{json, Map, Value};
 
+mod policy;
+
 use crate::decode::{cluster::LB_POLICIES, cluster::PROTOCOLS};
 use crate::model::{
     Cluster, ClusterResilience, Config, Endpoint, HeaderOps, Listener, LogTarget, PathMatch, Route,
@@ -48,6 +50,9 @@ impl Config {
             "clusters".into(),
             self.clusters.iter().map(cluster).collect(),
         );
+        if let Some(a) = &self.default_auth {
+            root.insert("default_auth".into(), policy::auth(a));
+        }
         let mut root = Value::Object(root);
         for path in &self.secret_paths {
             redact(&mut root, path);
@@ -181,6 +186,15 @@ fn route(r: &Route) -> Value {
     }
     if let Some(m) = &r.mirror {
         v["mirror"] = json!({ "cluster": m.cluster, "percent": m.percent });
+    }
+    if let Some(a) = policy::route_auth(&r.auth) {
+        v["auth"] = a;
+    }
+    if let Some(rl) = &r.rate_limit {
+        v["rate_limit"] = policy::rate_limit(rl);
+    }
+    if let Some(l) = &r.lock {
+        v["lock"] = policy::lock(l);
     }
     v
 }

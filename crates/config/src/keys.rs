@@ -9,6 +9,7 @@ pub(crate) const ROOT: &[&str] = &[
     "listeners",
     "routes",
     "clusters",
+    "default_auth",
 ];
 /// `admin`
 pub(crate) const ADMIN: &[&str] = &["listen"];
@@ -49,6 +50,9 @@ pub(crate) const ROUTE: &[&str] = &[
     "retry",
     "mirror",
     "transcode",
+    "auth",
+    "rate_limit",
+    "lock",
 ];
 /// The route keys that choose its action; exactly one is required.
 pub(crate) const ROUTE_ACTIONS: &[&str] = &["cluster", "split", "direct_response", "redirect"];
@@ -96,6 +100,67 @@ pub(crate) const TRANSCODE: &[&str] = &[
     "metadata_headers",
     "max_request_bytes",
 ];
+/// `routes[i].auth` / `default_auth`
+pub(crate) const AUTH: &[&str] = &["optional", "jwt", "ext_auth", "api_keys"];
+/// `auth.jwt`
+pub(crate) const JWT: &[&str] = &[
+    "issuers",
+    "audiences",
+    "algorithms",
+    "leeway",
+    "keys",
+    "from",
+    "required_claims",
+    "forward_claims",
+    "strip_token",
+];
+/// `auth.jwt.keys`
+pub(crate) const JWT_KEYS: &[&str] = &["jwks", "files", "secret_env"];
+/// `auth.jwt.keys.jwks`
+pub(crate) const JWKS: &[&str] = &["url", "refresh", "min_refetch", "timeout"];
+/// `auth.jwt.keys.files[i]`
+pub(crate) const KEY_FILE: &[&str] = &["path", "kid"];
+/// `auth.jwt.from[i]` in map form
+pub(crate) const TOKEN_SOURCE: &[&str] = &["header", "cookie"];
+/// `auth.jwt.required_claims[i]`
+pub(crate) const REQUIRED_CLAIM: &[&str] = &["claim", "any_of"];
+/// `auth.ext_auth`
+pub(crate) const EXT_AUTH: &[&str] = &[
+    "url",
+    "timeout",
+    "forward_headers",
+    "upstream_headers",
+    "cache",
+    "on_error",
+    "error_status",
+];
+/// `auth.ext_auth.cache`
+pub(crate) const EXT_AUTH_CACHE: &[&str] = &["ttl", "key", "max_entries"];
+/// `auth.api_keys`
+pub(crate) const API_KEYS: &[&str] = &["header", "file", "env"];
+/// `routes[i].rate_limit`
+pub(crate) const RATE_LIMIT: &[&str] = &[
+    "key",
+    "limit",
+    "period",
+    "burst",
+    "backend",
+    "timeout",
+    "on_backend_error",
+    "breaker",
+];
+/// `routes[i].rate_limit.key` in map form
+pub(crate) const RATE_KEY: &[&str] = &["header", "claim"];
+/// `routes[i].lock`
+pub(crate) const LOCK: &[&str] = &[
+    "key", "backend", "ttl", "wait", "on_busy", "on_error", "timeout", "breaker",
+];
+/// `routes[i].lock.wait`
+pub(crate) const LOCK_WAIT: &[&str] = &["attempts", "backoff"];
+/// `routes[i].lock.on_busy`
+pub(crate) const ON_BUSY: &[&str] = &["status", "retry_after"];
+/// `rate_limit.breaker` / `lock.breaker`
+pub(crate) const BREAKER: &[&str] = &["failures", "cooldown"];
 /// `clusters[i]`
 pub(crate) const CLUSTER: &[&str] = &[
     "name",
@@ -168,6 +233,22 @@ pub(crate) const ALL: &[(&str, &[&str])] = &[
     ("backoff", BACKOFF),
     ("mirror", MIRROR),
     ("transcode", TRANSCODE),
+    ("auth", AUTH),
+    ("jwt", JWT),
+    ("jwt keys", JWT_KEYS),
+    ("jwks", JWKS),
+    ("key file", KEY_FILE),
+    ("token source", TOKEN_SOURCE),
+    ("required claim", REQUIRED_CLAIM),
+    ("ext_auth", EXT_AUTH),
+    ("ext_auth cache", EXT_AUTH_CACHE),
+    ("api_keys", API_KEYS),
+    ("rate_limit", RATE_LIMIT),
+    ("rate key", RATE_KEY),
+    ("lock", LOCK),
+    ("lock wait", LOCK_WAIT),
+    ("on_busy", ON_BUSY),
+    ("breaker", BREAKER),
     ("cluster", CLUSTER),
     ("endpoint", ENDPOINT),
     ("upstream tls", UPSTREAM_TLS),

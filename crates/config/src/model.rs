@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod policy;
+pub use policy::*;
+
 /// Where a config item was written: its YAML path (`routes[2].match`) and position.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Location {
@@ -34,6 +37,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Upstream clusters.
     pub clusters: Vec<Cluster>,
+    /// `default_auth`: the authentication of every route without its own `auth`
+    /// (`auth: public` opts a route out).
+    pub default_auth: Option<AuthConfig>,
     /// YAML paths (e.g. `routes[0].request_headers.set.authorization`) of the values that
     /// took text from `${ENV_VARS}`: secrets, redacted by [`Config::effective_json`].
     pub secret_paths: Vec<String>,
@@ -160,6 +166,12 @@ pub struct Route {
     pub mirror: Option<Mirror>,
     /// `transcode`: HTTP+JSON / HTTP+Protobuf to gRPC for this route's (gRPC) cluster.
     pub transcode: Option<Transcode>,
+    /// `auth`: who may call the route.
+    pub auth: RouteAuth,
+    /// `rate_limit`: requests per period per key.
+    pub rate_limit: Option<RateLimitConfig>,
+    /// `lock`: at most one request in flight per key (across instances with a shared backend).
+    pub lock: Option<LockConfig>,
     /// Where it was written.
     pub at: Location,
 }

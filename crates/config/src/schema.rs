@@ -4,6 +4,8 @@
 
 use serde_json::{json, Map, Value};
 
+mod policy;
+
 /// A JSON Schema (draft 2020-12) of the whole config, with a description on every property.
 pub fn json_schema() -> Value {
     json!({
@@ -21,12 +23,21 @@ pub fn json_schema() -> Value {
             ("listeners", arr(r("listener"), 1), "Client-facing listeners; at least one."),
             ("routes", arr(r("route"), 0), "Routes; order does not matter (the most specific match wins)."),
             ("clusters", arr(r("cluster"), 0), "Upstream clusters that routes send requests to."),
+            ("default_auth", r("auth"), "Authentication of every route without its own `auth` (`auth: public` opts a route out)."),
         ]),
         "$defs": defs(),
     })
 }
 
 fn defs() -> Value {
+    let mut defs = base_defs();
+    if let Value::Object(m) = &mut defs {
+        m.extend(policy::defs());
+    }
+    defs
+}
+
+fn base_defs() -> Value {
     json!({
         "duration": {
             "description": "A duration: numbers with units h, m, s, ms, us, ns, e.g. 250ms, 3s, 1.5s, 1m30s.",
@@ -242,6 +253,9 @@ fn route() -> Value {
         ("retry", r("retry"), "Retry failed attempts."),
         ("mirror", r("mirror"), "Copy a share of the traffic to a shadow cluster."),
         ("transcode", r("transcode"), "HTTP+JSON / HTTP+Protobuf to gRPC for the route's gRPC cluster."),
+        ("auth", r("routeAuth"), "Who may call the route: `public` or an auth policy. Absent: `default_auth` if set, else public."),
+        ("rate_limit", r("rateLimit"), "Requests per period per key; 429 past it."),
+        ("lock", r("lock"), "At most one request in flight per key (e.g. one purchase per item); 503 while held."),
     ]);
     if let Value::Object(m) = &mut route {
         let one_of: Vec<Value> = crate::keys::ROUTE_ACTIONS
@@ -351,6 +365,24 @@ mod tests {
             ("/$defs/backoff", keys::BACKOFF),
             ("/$defs/mirror", keys::MIRROR),
             ("/$defs/transcode", keys::TRANSCODE),
+            ("/$defs/auth", keys::AUTH),
+            ("/$defs/jwt", keys::JWT),
+            ("/$defs/jwtKeys", keys::JWT_KEYS),
+            ("/$defs/jwks", keys::JWKS),
+            ("/$defs/keyFile", keys::KEY_FILE),
+            ("/$defs/tokenSource", keys::TOKEN_SOURCE),
+            ("/$defs/requiredClaim", keys::REQUIRED_CLAIM),
+            ("/$defs/extAuth", keys::EXT_AUTH),
+            ("/$defs/extAuthCache", keys::EXT_AUTH_CACHE),
+            ("/$defs/apiKeys", keys::API_KEYS),
+            ("/$defs/rateLimit", keys::RATE_LIMIT),
+            ("/$defs/rateKey", keys::RATE_KEY),
+            ("/$defs/redisBackend", &["redis"]),
+            ("/$defs/lockBackend", &["redis", "memcached"]),
+            ("/$defs/lock", keys::LOCK),
+            ("/$defs/lockWait", keys::LOCK_WAIT),
+            ("/$defs/onBusy", keys::ON_BUSY),
+            ("/$defs/breaker", keys::BREAKER),
             ("/$defs/cluster", keys::CLUSTER),
             ("/$defs/endpoint/oneOf/1", keys::ENDPOINT),
             ("/$defs/upstreamTls", keys::UPSTREAM_TLS),

@@ -5,6 +5,7 @@ mod env;
 mod errors;
 mod full;
 mod fuzz_replay;
+mod policy;
 mod resilience;
 mod robustness;
 mod transcode;

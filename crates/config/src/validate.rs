@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use crate::conflicts;
 use crate::decode::{closest, Decoder};
-use crate::model::{Config, Location, RouteAction};
+use crate::model::{Config, Location, RateKey, RouteAction, RouteAuth};
 
 /// Reports every cross-item problem in `config` into `d`.
 pub(crate) fn validate(config: &Config, d: &mut Decoder) {
@@ -24,6 +24,47 @@ pub(crate) fn validate(config: &Config, d: &mut Decoder) {
     unique_addresses(config, d);
     cluster_references(config, d);
     route_conflicts(config, d);
+    policy_dependencies(config, d);
+}
+
+/// A rate limit keyed by a JWT claim or an API key needs that kind of authentication on the
+/// route; without it every request would silently be counted by client IP.
+fn policy_dependencies(config: &Config, d: &mut Decoder) {
+    for r in &config.routes {
+        if let Some(l) = &r.lock {
+            let problem = if !matches!(r.action, RouteAction::Cluster(_) | RouteAction::Split(_)) {
+                Some("a lock guards proxied requests: use it with `cluster` or `split`")
+            } else if r.transcode.is_some()
+                && (l.key.contains("{form.") || l.key.contains("{json."))
+            {
+                Some("a transcoded route's lock key cannot read the body (`form.`/`json.`); use path, query or header fields")
+            } else {
+                None
+            };
+            if let Some(message) = problem {
+                let path = format!("{}.lock", r.at.path);
+                let at = d.location(&path, &r.at);
+                d.errors.push(crate::ConfigError::at(&at, message));
+            }
+        }
+        let Some(rl) = &r.rate_limit else { continue };
+        let auth = match &r.auth {
+            RouteAuth::Policy(a) => Some(&**a),
+            RouteAuth::Inherit => config.default_auth.as_ref(),
+            RouteAuth::Public => None,
+        };
+        let missing = match &rl.key {
+            RateKey::Claim(_) if auth.is_none_or(|a| a.jwt.is_none()) => "`jwt`",
+            RateKey::ApiKey if auth.is_none_or(|a| a.api_keys.is_none()) => "`api_keys`",
+            _ => continue,
+        };
+        let path = format!("{}.rate_limit.key", r.at.path);
+        let at = d.location(&path, &r.at);
+        d.errors.push(crate::ConfigError::at(
+            &at,
+            format!("this key needs {missing} authentication on the route (its `auth` or `default_auth`)"),
+        ));
+    }
 }
 
 fn unique_names<'c>(

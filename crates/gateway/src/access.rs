@@ -47,6 +47,8 @@ pub struct RequestLog {
     /// Counts the request against its upstream endpoint (least-request balancing) until
     /// the response body is done.
     upstream_in_flight: Option<InFlightGuard>,
+    /// The route's lock, held until the record is written (response done or client gone).
+    lock: Option<sekisho_policy::LockGuard>,
 }
 
 impl RequestLog {
@@ -87,6 +89,7 @@ impl RequestLog {
             response_bytes: 0,
             _in_flight: conn.activity.begin(),
             upstream_in_flight: None,
+            lock: None,
         }
     }
 
@@ -164,6 +167,11 @@ impl LogGuard {
             l.upstream_addr = Some(addr);
             l.upstream_in_flight = Some(in_flight);
         });
+    }
+
+    /// Keeps the route's lock until the record is written.
+    pub fn hold_lock(&mut self, guard: sekisho_policy::LockGuard) {
+        self.with(|l| l.lock = Some(guard));
     }
 
     /// Time from sending to the upstream until its response head arrived (or it failed).

@@ -193,6 +193,7 @@ fn render_metrics(shared: &Shared, out: &mut String) {
     shared.registry.render(out);
     let plan = shared.plan.load();
     let mut w = MetricWriter::new();
+    plan.policies.write_metrics(&mut w);
     for (name, cluster) in plan.clusters.iter() {
         cluster
             .timings()

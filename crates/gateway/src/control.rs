@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 
 use crate::listener::{self, Running, Settings};
 use crate::plan::compile;
+use crate::policies::Policies;
 use crate::server::Shared;
 
 /// The outcome of the latest reloads, for `/config`.
@@ -135,12 +136,17 @@ impl Control {
     /// changes the listeners. On any error nothing changes.
     pub async fn apply(&self, config: Config) -> Result<(), ConfigErrors> {
         let _one = self.applying.lock().await;
-        let result = self.apply_locked(config);
+        // Policies first, outside the plan compile: building one may fetch a JWKS.
+        let current = self.shared.plan.load_full();
+        let result = match crate::policies::prepare(&config, Some(&current.policies)).await {
+            Ok(policies) => self.apply_locked(config, policies),
+            Err(errors) => Err(ConfigErrors(errors)),
+        };
         self.record(&result);
         result
     }
 
-    fn apply_locked(&self, config: Config) -> Result<(), ConfigErrors> {
+    fn apply_locked(&self, config: Config, policies: Policies) -> Result<(), ConfigErrors> {
         let current = self.shared.plan.load_full();
         let mut errors = Vec::new();
         // Prepare listeners first: a port that cannot be bound rejects the whole reload.
@@ -175,6 +181,7 @@ impl Control {
         }
         let plan = match compile(
             Arc::new(config),
+            policies,
             &self.shared.dns,
             &self.shared.registry,
             Some(&current),

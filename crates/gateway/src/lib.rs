@@ -16,6 +16,8 @@ mod headers;
 mod listener;
 mod pipeline;
 mod plan;
+mod policies;
+mod policy_stage;
 mod respond;
 mod server;
 mod tls;
@@ -57,8 +59,16 @@ pub async fn check(config: sekisho_config::Config) -> Result<(), sekisho_config:
             }
         }
     }
-    if let Err(mut e) = compile(std::sync::Arc::new(config), &dns, &registry, None) {
-        errors.append(&mut e.0);
+    // Policies are built too (key files, API key files, secrets, backend addresses).
+    match policies::prepare(&config, None).await {
+        Ok(policies) => {
+            if let Err(mut e) =
+                compile(std::sync::Arc::new(config), policies, &dns, &registry, None)
+            {
+                errors.append(&mut e.0);
+            }
+        }
+        Err(mut e) => errors.append(&mut e),
     }
     if errors.is_empty() {
         Ok(())

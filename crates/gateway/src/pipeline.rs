@@ -26,6 +26,7 @@ use crate::body::ResponseBody;
 use crate::forward::{self, RequestBody, REPLAY_LIMIT};
 use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
 use crate::plan::{Action, Plan, Target};
+use crate::policy_stage;
 use crate::respond::GatewayError;
 use crate::server::Shared;
 use crate::upgrade;
@@ -121,6 +122,31 @@ async fn proxy(
     if normalized.encoded_separator && !route.allow_encoded_slashes {
         return Err(GatewayError::EncodedSeparator);
     }
+    // Route policies: only routes that have one pay for copying the path parameters
+    // (copied because the request is taken apart below while the policies still need them).
+    let owned_params: Vec<(&str, String)> = if route.policies.is_empty() {
+        Vec::new()
+    } else {
+        found
+            .params
+            .iter()
+            .map(|(k, v)| (k, v.to_string()))
+            .collect()
+    };
+    let params: Vec<(&str, &str)> = owned_params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let admitted = if route.policies.auth.is_some() || route.policies.rate_limit.is_some() {
+        let seen = policy_stage::Seen {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+            client_ip: conn.remote.ip(),
+            params: &params,
+        };
+        policy_stage::admit(&route.policies, &seen).await?
+    } else {
+        policy_stage::Admitted::default()
+    };
+    let rate_headers = admitted.rate_headers.as_ref();
     let target: &Target = match &route.action {
         Action::Upstream(t) => t,
         Action::Split(split) => split
@@ -136,6 +162,7 @@ async fn proxy(
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, content_type.clone());
             route.response_headers.apply(resp.headers_mut());
+            policy_stage::add_headers(resp.headers_mut(), rate_headers);
             return Ok(resp);
         }
         Action::Redirect {
@@ -160,6 +187,7 @@ async fn proxy(
             })?;
             resp.headers_mut().insert(header::LOCATION, value);
             route.response_headers.apply(resp.headers_mut());
+            policy_stage::add_headers(resp.headers_mut(), rate_headers);
             return Ok(resp);
         }
     };
@@ -210,6 +238,10 @@ async fn proxy(
     if !route.request_headers.is_empty() {
         route.request_headers.apply(&mut parts.headers);
     }
+    // After the route's edits: the identity headers auth vouches for always win.
+    if let Some(auth) = &admitted.auth {
+        auth.apply(&mut parts.headers);
+    }
 
     if let Some(tc) = &route.transcode {
         // gRPC-Web is checked first: its content type also starts with `application/grpc`.
@@ -218,7 +250,16 @@ async fn proxy(
             return crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await;
         }
         if !crate::transcoding::is_grpc(&parts.headers) {
-            return crate::transcoding::serve(tc, &route, target, parts, body, log).await;
+            // Transcoded routes take locks keyed without the body (the config checks it).
+            if let Some(l) = &route.policies.lock {
+                let seen = seen_parts(&parts, conn, &params);
+                if let Some(guard) = policy_stage::lock(l, &seen, None).await? {
+                    log.hold_lock(guard);
+                }
+            }
+            let mut resp = crate::transcoding::serve(tc, &route, target, parts, body, log).await?;
+            policy_stage::add_headers(resp.headers_mut(), rate_headers);
+            return Ok(resp);
         }
     }
 
@@ -227,9 +268,15 @@ async fn proxy(
     let replay = (route.retry.is_some() || route.mirror.is_some())
         && (body.is_end_stream()
             || declared_length(&parts.headers).is_some_and(|n| n <= REPLAY_LIMIT));
+    let lock_reads_body = route.policies.lock.as_ref().is_some_and(|l| l.needs_body());
     let body = match route.buffer_max {
         Some(limit) => {
             let (bytes, trailers) = read_body(&parts.headers, body, limit).await?;
+            RequestBody::Kept(bytes, trailers)
+        }
+        None if lock_reads_body => {
+            let (bytes, trailers) =
+                read_body(&parts.headers, body, policy_stage::LOCK_BODY_LIMIT).await?;
             RequestBody::Kept(bytes, trailers)
         }
         None if replay => {
@@ -241,6 +288,18 @@ async fn proxy(
                 .boxed_unsync(),
         ),
     };
+    if let Some(l) = &route.policies.lock {
+        let kept = match &body {
+            RequestBody::Kept(bytes, _) => Some(&bytes[..]),
+            RequestBody::Streamed(_) => None,
+        };
+        let seen = seen_parts(&parts, conn, &params);
+        // The guard rides in the log record: released when the response ends, the
+        // client leaves or the upstream fails.
+        if let Some(guard) = policy_stage::lock(l, &seen, kept).await? {
+            log.hold_lock(guard);
+        }
+    }
     if let Some(mirror) = &route.mirror {
         mirror.maybe_send(&parts, &body, route.timeout);
     }
@@ -269,7 +328,22 @@ async fn proxy(
     if !route.response_headers.is_empty() {
         route.response_headers.apply(resp.headers_mut());
     }
+    policy_stage::add_headers(resp.headers_mut(), rate_headers);
     Ok(resp.map(ResponseBody::Upstream))
+}
+
+fn seen_parts<'a>(
+    parts: &'a http::request::Parts,
+    conn: &ConnInfo,
+    params: &'a [(&'a str, &'a str)],
+) -> policy_stage::Seen<'a> {
+    policy_stage::Seen {
+        method: &parts.method,
+        uri: &parts.uri,
+        headers: &parts.headers,
+        client_ip: conn.remote.ip(),
+        params,
+    }
 }
 
 /// Refuses requests that two HTTP implementations could read differently. hyper already

@@ -21,6 +21,7 @@ use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 
 use crate::forward::{MirrorTarget, RetryPolicy, MIRROR_SLOTS};
 use crate::headers::HeaderEdits;
+use crate::policies::{Policies, RoutePolicies};
 use crate::transcoding::TranscodeRoute;
 
 /// The compiled, immutable form of a config.
@@ -31,6 +32,8 @@ pub struct Plan {
     pub clusters: HashMap<String, Arc<Cluster>>,
     /// The config this plan was compiled from (for `/config`).
     pub config: Arc<Config>,
+    /// Every route's auth, rate limit and lock (kept by the next plan when unchanged).
+    pub policies: Policies,
 }
 
 /// One route, ready to serve.
@@ -59,6 +62,8 @@ pub struct RouteEntry {
     pub mirror: Option<MirrorTarget>,
     /// HTTP+JSON / Protobuf to gRPC.
     pub transcode: Option<TranscodeRoute>,
+    /// Auth, rate limit and lock, run in that order before the action.
+    pub policies: RoutePolicies,
     /// Metrics for answers the gateway gives itself on this route (direct, redirect, errors
     /// before a cluster is chosen).
     pub local_metrics: Arc<RequestMetrics>,
@@ -158,10 +163,12 @@ fn smooth_schedule(weights: &[u32]) -> Vec<u16> {
     schedule
 }
 
-/// Compiles a validated config. Errors (an unreadable certificate, conflicting routes) point
+/// Compiles a validated config with its policies (built first by
+/// [`crate::policies::prepare`]). Errors (an unreadable certificate, conflicting routes) point
 /// at the YAML location they come from.
 pub fn compile(
     config: Arc<Config>,
+    policies: Policies,
     dns: &Arc<DnsCache>,
     registry: &Registry,
     previous: Option<&Plan>,
@@ -187,7 +194,7 @@ pub fn compile(
 
     let mut builder = RouterBuilder::new();
     for route in &config.routes {
-        match compile_route(route, &clusters, registry) {
+        match compile_route(route, &clusters, registry, policies.for_route(&route.name)) {
             Ok(entry) => {
                 builder.add(route_spec(route), Arc::new(entry));
             }
@@ -208,6 +215,7 @@ pub fn compile(
             router,
             clusters,
             config,
+            policies,
         }),
         _ => Err(ConfigErrors(errors)),
     }
@@ -285,6 +293,7 @@ fn compile_route(
     route: &Route,
     clusters: &HashMap<String, Arc<Cluster>>,
     registry: &Registry,
+    policies: RoutePolicies,
 ) -> Result<RouteEntry, String> {
     let target = |name: &str| -> Result<Target, String> {
         let cluster = clusters
@@ -358,6 +367,7 @@ fn compile_route(
             .as_ref()
             .map(TranscodeRoute::new)
             .transpose()?,
+        policies,
         local_metrics: registry.request_metrics(&route.name, ""),
     })
 }

@@ -48,9 +48,26 @@ pub enum GatewayError {
     /// The upstream answered something the gateway cannot relay.
     #[error("{0}")]
     BadUpstreamAnswer(String),
+    /// A route policy (auth, rate limit, lock) refused the request.
+    #[error("{}", policy_message(.0))]
+    Policy(Box<sekisho_policy::Reject>),
     /// A bug or an impossible state; logged with details.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// The human half of a policy rejection (the machine half is its reason code).
+fn policy_message(r: &sekisho_policy::Reject) -> &'static str {
+    match r.reason {
+        "lock_busy" => "another request holds this lock; retry later",
+        "lock_key_missing" => "the request lacks a field the route's lock key needs",
+        "lock_unavailable" => "the lock service is unavailable",
+        "rate_limited" => "rate limit exceeded",
+        "rate_limit_unavailable" => "the rate limit service is unavailable",
+        "ext_auth_unavailable" => "the authorization service is unavailable",
+        _ if r.status == StatusCode::FORBIDDEN => "the credential lacks a required claim",
+        _ => "authentication required",
+    }
 }
 
 impl GatewayError {
@@ -73,6 +90,7 @@ impl GatewayError {
             GatewayError::Upstream(e) => e.kind().status(),
             GatewayError::Transcode(e) => e.http_status(),
             GatewayError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::Policy(r) => r.status,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -101,13 +119,33 @@ impl GatewayError {
             GatewayError::Transcode(e) if e.is_client_error() => "transcode_bad_request",
             GatewayError::Transcode(_) => "transcode_bad_answer",
             GatewayError::BadUpstreamAnswer(_) => "upstream_bad_answer",
+            GatewayError::Policy(r) => r.reason,
             GatewayError::Internal(_) => "internal",
         }
     }
 
     /// The response for this error, with a JSON body naming the request id.
     pub fn to_response(&self, request_id: &str) -> Response<ResponseBody> {
-        error_response(self.status(), self.code(), &self.to_string(), request_id)
+        let GatewayError::Policy(reject) = self else {
+            return error_response(self.status(), self.code(), &self.to_string(), request_id);
+        };
+        // A policy's own headers (WWW-Authenticate, Retry-After, RateLimit-*) always go
+        // out; its body too when it has one (the external auth service's answer).
+        let mut resp = match &reject.body {
+            Some(body) => {
+                let mut r = Response::new(ResponseBody::full(body.clone()));
+                *r.status_mut() = reject.status;
+                if let Ok(v) = HeaderValue::from_str(request_id) {
+                    r.headers_mut().insert("x-request-id", v);
+                }
+                r
+            }
+            None => error_response(self.status(), self.code(), &self.to_string(), request_id),
+        };
+        for (name, value) in &reject.headers {
+            resp.headers_mut().append(name.clone(), value.clone());
+        }
+        resp
     }
 }
 

@@ -121,7 +121,10 @@ impl Gateway {
         let registry = Arc::new(Registry::new());
         let access_log = open_access_log(&config.access_log.target, &registry)?;
         let config = Arc::new(config);
-        let plan = compile(config.clone(), &dns, &registry, None)?;
+        let policies = crate::policies::prepare(&config, None)
+            .await
+            .map_err(ConfigErrors)?;
+        let plan = compile(config.clone(), policies, &dns, &registry, None)?;
         let shared = Arc::new(Shared {
             plan: ArcSwap::from_pointee(plan),
             unrouted_metrics: registry.request_metrics("", ""),

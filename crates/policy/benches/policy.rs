@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use criterion::{criterion_group, criterion_main, Criterion};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use sekisho_policy::config::{
-    AuthConfig, JwtConfig, JwtKeysConfig, KeyFileConfig, RateKey, RateLimitConfig,
+    AuthConfig, JwtAlgorithm, JwtConfig, JwtKeysConfig, KeyFileConfig, RateKey, RateLimitConfig,
 };
 use sekisho_policy::{Authenticator, RateLimiter, RequestView};
 
@@ -52,7 +52,7 @@ fn bench(c: &mut Criterion) {
     };
     let cfg = AuthConfig {
         jwt: Some(JwtConfig::new(
-            vec![Algorithm::RS256, Algorithm::ES256],
+            vec![JwtAlgorithm::RS256, JwtAlgorithm::ES256],
             keys,
         )),
         ..AuthConfig::default()

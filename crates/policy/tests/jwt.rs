@@ -11,7 +11,8 @@ use http::StatusCode;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use sekisho_policy::config::{
-    AuthConfig, ClaimRequirement, JwksConfig, JwtConfig, JwtKeysConfig, KeyFileConfig, TokenSource,
+    AuthConfig, ClaimRequirement, JwksConfig, JwtAlgorithm, JwtConfig, JwtKeysConfig,
+    KeyFileConfig, TokenSource,
 };
 use sekisho_policy::Authenticator;
 use serde_json::json;
@@ -77,10 +78,10 @@ fn jwt_config(jwks_url: Option<String>) -> JwtConfig {
     }
     let mut cfg = JwtConfig::new(
         vec![
-            Algorithm::RS256,
-            Algorithm::PS256,
-            Algorithm::ES256,
-            Algorithm::EdDSA,
+            JwtAlgorithm::RS256,
+            JwtAlgorithm::PS256,
+            JwtAlgorithm::ES256,
+            JwtAlgorithm::EdDSA,
         ],
         keys,
     );
@@ -309,7 +310,7 @@ async fn hs256_secret_from_env_and_optional_route() {
     // SAFETY-free: set_var is safe in edition 2021; this test binary reads it only here.
     std::env::set_var("SEKISHO_TEST_JWT_SECRET", secret);
     let mut cfg = jwt_config(None);
-    cfg.algorithms = vec![Algorithm::HS256];
+    cfg.algorithms = vec![JwtAlgorithm::HS256];
     cfg.keys.secret_env = Some("SEKISHO_TEST_JWT_SECRET".into());
     let a = Authenticator::new(&AuthConfig {
         jwt: Some(cfg.clone()),

@@ -77,6 +77,16 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
     let transcode = f
         .get("transcode")
         .and_then(|n| transcode(d, n, &f.path("transcode")));
+    let auth = f
+        .get("auth")
+        .map(|n| super::policy::route_auth(d, n, &f.path("auth")))
+        .unwrap_or(crate::model::RouteAuth::Inherit);
+    let rate_limit = f
+        .get("rate_limit")
+        .and_then(|n| super::policy::rate_limit(d, n, &f.path("rate_limit")));
+    let lock = f
+        .get("lock")
+        .and_then(|n| super::policy::lock(d, n, &f.path("lock")));
     if transcode.is_some() && !matches!(action, RouteAction::Cluster(_) | RouteAction::Split(_)) {
         if let Some(n) = f.get("transcode") {
             d.error(
@@ -100,6 +110,9 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
         retry,
         mirror,
         transcode,
+        auth,
+        rate_limit,
+        lock,
         at: f.location(),
     })
 }

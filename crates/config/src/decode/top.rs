@@ -25,6 +25,7 @@ pub(crate) fn decode_root(d: &mut Decoder, root: Option<&Node>) -> Config {
         listeners: Vec::new(),
         routes: Vec::new(),
         clusters: Vec::new(),
+        default_auth: None,
         secret_paths: Vec::new(),
     };
     let Some(f) = d.map(root, "", keys::ROOT) else {
@@ -38,6 +39,9 @@ pub(crate) fn decode_root(d: &mut Decoder, root: Option<&Node>) -> Config {
     }
     if let Some(n) = f.get("dns") {
         config.dns = dns(d, n);
+    }
+    if let Some(n) = f.get("default_auth") {
+        config.default_auth = super::policy::auth(d, n, "default_auth");
     }
     match f.get("listeners") {
         Some(n) => {

@@ -39,14 +39,19 @@ pub(crate) struct JwtAuth {
 
 impl JwtAuth {
     pub(crate) async fn new(cfg: &JwtConfig) -> Result<Self, PolicyError> {
-        let Some(first) = cfg.algorithms.first() else {
+        let algorithms: Vec<Algorithm> = cfg
+            .algorithms
+            .iter()
+            .map(|a| crate::config::jwt_algorithm(*a))
+            .collect();
+        let Some(first) = algorithms.first() else {
             return Err(PolicyError::invalid(
                 "jwt.algorithms",
                 "at least one algorithm",
             ));
         };
         let mut v = Validation::new(*first);
-        v.algorithms = cfg.algorithms.clone();
+        v.algorithms = algorithms.clone();
         v.leeway = cfg.leeway.as_secs();
         v.validate_exp = true;
         v.validate_nbf = true;
@@ -81,8 +86,7 @@ impl JwtAuth {
                 "at least one token source",
             ));
         }
-        let validations = cfg
-            .algorithms
+        let validations = algorithms
             .iter()
             .map(|alg| {
                 let mut one = v.clone();

@@ -15,6 +15,7 @@ mod h2_limits;
 mod hardening;
 mod mirror;
 mod normalization;
+mod policies;
 mod process;
 mod protocols;
 mod proxying;

@@ -8,14 +8,15 @@ use sekisho_test_support::client::HttpClient;
 use sekisho_test_support::upstream::{Reply, Upstream};
 use sekisho_test_support::{eventually, free_addr};
 
-struct Serve {
+/// A `sekisho serve` child process on a config file in a temp dir; killed on drop.
+pub(crate) struct Serve {
     child: Child,
     _dir: tempfile::TempDir,
     path: std::path::PathBuf,
 }
 
 impl Serve {
-    fn start(yaml: &str, args: &[&str]) -> Serve {
+    pub(crate) fn start(yaml: &str, args: &[&str]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sekisho.yaml");
         std::fs::write(&path, yaml).unwrap();
@@ -35,7 +36,7 @@ impl Serve {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .arg(format!("-{sig}"))
             .arg(self.child.id().to_string())
