@@ -69,6 +69,7 @@ pub async fn serve(
     grpc_web::upstream_request_headers(&mut parts.headers);
     parts.version = Version::HTTP_2;
 
+    let upstream_start = std::time::Instant::now();
     let sent = forward::send(
         &target.cluster,
         parts,
@@ -77,7 +78,9 @@ pub async fn serve(
         route.timeout,
         route.per_try_timeout,
     )
-    .await?;
+    .await;
+    log.set_upstream_time(upstream_start.elapsed());
+    let sent = sent?;
     log.set_upstream(sent.endpoint, sent.in_flight);
     let (mut head, upstream) = sent.response.into_parts();
     if head.status != StatusCode::OK {
