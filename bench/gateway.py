@@ -42,6 +42,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_TARGETS = ["direct", "nginx", "haproxy", "sekisho", "sekisho-full"]
+# With --baseline-bin: the same two sekisho layouts run from an older binary, for A/B
+# comparisons of a change in the same run (same rounds, same machine state).
+BASELINE_TARGETS = ["sekisho-base", "sekisho-full-base"]
 PROXY_TARGETS = ["nginx", "haproxy", "sekisho", "sekisho-full"]
 # Packages for a fresh Debian/Ubuntu machine: command -> package.
 PACKAGES = {"nginx": "nginx-light", "haproxy": "haproxy", "wrk": "wrk", "taskset": "util-linux"}
@@ -362,7 +365,7 @@ SERVICES = ["accounts", "billing", "catalog", "cart", "checkout", "inventory", "
             "notifications", "recommendations", "pricing", "profile", "media"]
 
 
-def sekisho_full_conf(d: Path, port: int, admin_port: int, origin_port: int) -> str:
+def sekisho_full_conf(d: Path, port: int, admin_port: int, origin_port: int, name: str = "sekisho-full") -> str:
     """A production-like config: JSON access log to a file, an admin listener, ~40 routes
     (exact hosts, a wildcard host, templates, prefixes, predicates, direct responses, a
     redirect, a catch-all) and several clusters. Every cluster points at the one origin.
@@ -372,7 +375,7 @@ def sekisho_full_conf(d: Path, port: int, admin_port: int, origin_port: int) -> 
     lines = [
         "# sekisho, production-like: access log to a file, admin listener, ~40 routes",
         f'admin: {{ listen: "127.0.0.1:{admin_port}" }}',
-        f'access_log: {{ path: "{d}/sekisho-full-access.log" }}',
+        f'access_log: {{ path: "{d}/{name}-access.log" }}',
         f'listeners: [{{ name: public, listen: "127.0.0.1:{port}" }}]',
         "routes:",
         '  - name: items',
@@ -598,6 +601,8 @@ def main() -> int:
     ap.add_argument("--load-cpu", type=int, default=0, help="core for wrk (default 0)")
     ap.add_argument("--server-cpu", type=int, default=1, help="core for the proxy and the origin (default 1)")
     ap.add_argument("--sekisho-bin", default=env("SEKISHO_BIN"), help="use this binary, do not build")
+    ap.add_argument("--baseline-bin", help="an older sekisho binary: enables targets sekisho-base and "
+                    "sekisho-full-base (same configs), for A/B comparisons in one run")
     ap.add_argument("--no-build", action="store_true", help="do not run cargo build (uses $CARGO_TARGET_DIR/release/sekisho)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install missing tools")
     ap.add_argument("--out", default=str(BENCH_DIR / "results" / "gateway"), help="results path without extension (default bench/results/gateway)")
@@ -608,8 +613,10 @@ def main() -> int:
         args.duration, args.rounds, args.warmup = 2.0, 2, 1.0
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     for t in targets:
-        if t not in ALL_TARGETS:
-            ap.error(f"unknown target {t!r}; choose from {ALL_TARGETS}")
+        if t in BASELINE_TARGETS and not args.baseline_bin:
+            ap.error(f"target {t!r} needs --baseline-bin")
+        if t not in ALL_TARGETS + BASELINE_TARGETS:
+            ap.error(f"unknown target {t!r}; choose from {ALL_TARGETS + BASELINE_TARGETS}")
     if args.duration < 1 or args.rounds < 1 or args.connections < 1:
         ap.error("duration >= 1, rounds >= 1, connections >= 1")
     ncpu = os.cpu_count() or 1
@@ -685,14 +692,16 @@ def run(args, targets: list[str], tmp: Path) -> int:
             cfg = haproxy_conf(tmp, port, origin_port)
             cpath = tmp / "haproxy.cfg"
             argv = ["taskset", "-c", S, haproxy_bin, "-db", "-f", str(cpath)]
-        elif name == "sekisho":
+        elif name in ("sekisho", "sekisho-base"):
             cfg = sekisho_conf(port, origin_port)
-            cpath = tmp / "sekisho.yaml"
-            argv = ["taskset", "-c", S, sekisho_bin, "serve", "-c", str(cpath), "--workers", "1"]
-        else:  # sekisho-full
-            cfg = sekisho_full_conf(tmp, port, free_port(), origin_port)
-            cpath = tmp / "sekisho-full.yaml"
-            argv = ["taskset", "-c", S, sekisho_bin, "serve", "-c", str(cpath), "--workers", "1"]
+            cpath = tmp / f"{name}.yaml"
+            binary = args.baseline_bin if name.endswith("-base") else sekisho_bin
+            argv = ["taskset", "-c", S, binary, "serve", "-c", str(cpath), "--workers", "1"]
+        else:  # sekisho-full, sekisho-full-base
+            cfg = sekisho_full_conf(tmp, port, free_port(), origin_port, name)
+            cpath = tmp / f"{name}.yaml"
+            binary = args.baseline_bin if name.endswith("-base") else sekisho_bin
+            argv = ["taskset", "-c", S, binary, "serve", "-c", str(cpath), "--workers", "1"]
         cpath.write_text(cfg)
         t = Target(name, port, None, "", cfg, str(cpath), logp)
         objs[name] = t

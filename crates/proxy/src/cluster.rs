@@ -26,7 +26,7 @@ use crate::endpoints::{Endpoint, EndpointSet, Origin, Rotation};
 use crate::error::{ClusterError, UpstreamError};
 use crate::health::Clock;
 use crate::limits::{Breaker, Permit, RetryBudget};
-use crate::pool::{Checkout, Grant, H1Sender, H2Conn, H2Shared, PoolLimits};
+use crate::pool::{Checkout, Grant, H1Conn, H2Conn, H2Shared, PoolLimits};
 use crate::request::{to_absolute_form, to_origin_form};
 use crate::resolve::Resolve;
 use crate::snapshot::{ClusterSnapshot, EndpointSnapshot};
@@ -123,7 +123,7 @@ impl std::fmt::Debug for InFlightGuard {
 
 /// A connection checked out for one request.
 enum Conn {
-    H1 { tx: H1Sender, reused: bool },
+    H1 { conn: H1Conn, reused: bool },
     H2 { conn: H2Conn, reused: bool },
 }
 
@@ -338,12 +338,12 @@ impl Cluster {
         let mut unsent_retries = 0;
         loop {
             let (result, reused) = match self.checkout(ep).await? {
-                Conn::H1 { mut tx, reused } => {
+                Conn::H1 { mut conn, reused } => {
                     to_origin_form(&mut req, &ep.origin);
-                    let result = tx.try_send_request(req).await;
+                    let result = conn.tx.try_send_request(req).await;
                     if result.is_ok() {
                         // Busy until the response body is read.
-                        ep.pool.return_when_ready(tx);
+                        ep.pool.return_when_ready(conn);
                     }
                     (result, reused)
                 }
@@ -383,13 +383,13 @@ impl Cluster {
             checkout = ep.pool.checkout()?;
         }
         let grant = match checkout {
-            Checkout::H1(tx) => return Ok(Conn::H1 { tx, reused: true }),
+            Checkout::H1(conn) => return Ok(Conn::H1 { conn, reused: true }),
             Checkout::H2(conn) => return Ok(Conn::H2 { conn, reused: true }),
             Checkout::Connect(slot) => Grant::Slot(slot),
             Checkout::Wait(rx) => ep.pool.wait(rx).await?,
         };
         match grant {
-            Grant::H1(tx) => Ok(Conn::H1 { tx, reused: true }),
+            Grant::H1(conn) => Ok(Conn::H1 { conn, reused: true }),
             Grant::H2(conn) => Ok(Conn::H2 { conn, reused: true }),
             Grant::Slot(slot) => {
                 let connected = self
@@ -397,9 +397,12 @@ impl Cluster {
                     .connect(ep.addr, ep.origin.server_name.as_ref(), &ep.pool, slot)
                     .await;
                 match connected {
-                    Ok(Established::H1(tx)) => {
+                    Ok(Established::H1(conn)) => {
                         ep.opened.fetch_add(1, Ordering::Relaxed);
-                        Ok(Conn::H1 { tx, reused: false })
+                        Ok(Conn::H1 {
+                            conn,
+                            reused: false,
+                        })
                     }
                     Ok(Established::H2(conn)) => {
                         ep.opened.fetch_add(1, Ordering::Relaxed);

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::pool::{H1Sender, H2Conn, H2Shared, Pool, Slot};
+use crate::pool::{H1Conn, H1Sender, H2Conn, H2Shared, Pool, Slot};
 use crate::{UpstreamBody, UpstreamError};
 
 /// TCP keepalive: notice dead peers (e.g. a vanished pod) on idle pooled connections.
@@ -31,7 +31,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// A freshly established connection, its task already running.
 pub(crate) enum Established {
     /// HTTP/1.1.
-    H1(H1Sender),
+    H1(H1Conn),
     /// HTTP/2 (h2 or h2c).
     H2(H2Conn),
 }
@@ -79,15 +79,27 @@ impl Connector {
         match handshake {
             Handshake::H1(tx, conn) => {
                 pool.established_h1(&mut slot);
+                let (h1, home) = H1Conn::new(tx);
+                let pool = pool.clone();
                 tokio::spawn(async move {
                     // Upgrades (101) take the socket over; the connection then leaves
                     // the pool, and its slot with it.
-                    if let Err(e) = conn.with_upgrades().await {
+                    let mut conn = std::pin::pin!(conn.with_upgrades());
+                    let result = poll_fn(|cx| {
+                        let r = conn.as_mut().poll(cx);
+                        // This poll may have finished an exchange: hand the parked sender
+                        // back to the pool now, without a task of its own.
+                        pool.return_if_ready(&home);
+                        r
+                    })
+                    .await;
+                    if let Err(e) = result {
                         tracing::debug!(%addr, error = %e, "upstream HTTP/1 connection ended");
                     }
+                    pool.forget_parked(&home);
                     drop(slot);
                 });
-                Ok(Established::H1(tx))
+                Ok(Established::H1(h1))
             }
             Handshake::H2(tx, conn) => {
                 let shared = H2Shared::new();

@@ -27,6 +27,38 @@ pub(crate) type H1Sender = http1::SendRequest<UpstreamBody>;
 /// A sender on an HTTP/2 connection (cheap to clone, shared by concurrent requests).
 pub(crate) type H2Sender = http2::SendRequest<UpstreamBody>;
 
+/// An HTTP/1 connection as the pool hands it out: its sender, and the place where the
+/// sender waits while the connection finishes an exchange (see [`Pool::return_when_ready`]).
+pub(crate) struct H1Conn {
+    pub(crate) tx: H1Sender,
+    home: Arc<H1Home>,
+}
+
+/// Shared between an HTTP/1 connection's task and whoever holds its sender.
+///
+/// After a request is sent, the sender is parked here until hyper says the exchange is
+/// over. The connection's own task is what gets woken when that happens (it reads the end
+/// of the response and then asks for the next request), so it returns the sender to the
+/// pool from its poll ([`Pool::return_if_ready`]): no task per request, no extra wakeup.
+#[derive(Default)]
+pub(crate) struct H1Home {
+    parked: Mutex<Option<H1Sender>>,
+}
+
+impl H1Conn {
+    /// A new connection's sender, with the home its task shares.
+    pub(crate) fn new(tx: H1Sender) -> (Self, Arc<H1Home>) {
+        let home = Arc::new(H1Home::default());
+        (
+            Self {
+                tx,
+                home: home.clone(),
+            },
+            home,
+        )
+    }
+}
+
 /// `clusters[i].pool`, per endpoint address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolLimits {
@@ -70,7 +102,7 @@ impl H2Shared {
 /// What a waiter receives.
 pub(crate) enum Grant {
     /// An idle HTTP/1 connection, ready for a request.
-    H1(H1Sender),
+    H1(H1Conn),
     /// A shared HTTP/2 connection.
     H2(H2Conn),
     /// Permission to dial a new connection.
@@ -80,7 +112,7 @@ pub(crate) enum Grant {
 /// The outcome of [`Pool::checkout`].
 pub(crate) enum Checkout {
     /// Reuse this idle HTTP/1 connection.
-    H1(H1Sender),
+    H1(H1Conn),
     /// Share this HTTP/2 connection.
     H2(H2Conn),
     /// Dial a new connection with this slot.
@@ -126,7 +158,7 @@ struct Inner {
 }
 
 struct IdleH1 {
-    tx: H1Sender,
+    conn: H1Conn,
     since: Instant,
 }
 
@@ -172,8 +204,9 @@ impl Pool {
         while let Some(idle) = g.idle.pop_back() {
             // Never hand out a connection hyper says is closed or busy, or one the
             // server has probably timed out already.
-            if idle.tx.is_ready() && now.duration_since(idle.since) < self.limits.idle_timeout {
-                return Ok(Checkout::H1(idle.tx));
+            if idle.conn.tx.is_ready() && now.duration_since(idle.since) < self.limits.idle_timeout
+            {
+                return Ok(Checkout::H1(idle.conn));
             }
         }
         if !(g.prefer_h2 && g.connecting > 0) {
@@ -227,36 +260,67 @@ impl Pool {
 
     /// An HTTP/1 connection finished its exchange and is ready again: give it to the
     /// oldest waiter, or keep it idle (up to `max_idle`), or close it.
-    pub(crate) fn put_idle(&self, tx: H1Sender) {
+    pub(crate) fn put_idle(&self, conn: H1Conn) {
         let mut g = self.inner.lock();
-        if g.closed || tx.is_closed() {
+        if g.closed || conn.tx.is_closed() {
             return;
         }
-        let Err(back) = offer(&mut g.waiters, Grant::H1(tx)) else {
+        let Err(back) = offer(&mut g.waiters, Grant::H1(conn)) else {
             return;
         };
-        if let Grant::H1(tx) = back {
+        if let Grant::H1(conn) = back {
             if g.idle.len() < self.limits.max_idle {
                 g.idle.push_back(IdleH1 {
-                    tx,
+                    conn,
                     since: Instant::now(),
                 });
             }
         }
     }
 
-    /// Returns `tx` to the pool once hyper says its exchange is over (response body read,
+    /// Returns `conn` to the pool once hyper says its exchange is over (response body read,
     /// request body sent), or drops it if it closes (error, upgrade). The wait is bounded
     /// by the response: the caller's request timeout drops the body, which closes it.
-    pub(crate) fn return_when_ready(self: &Arc<Self>, mut tx: H1Sender) {
+    ///
+    /// The sender is parked in the connection's home; the connection task hands it back
+    /// from its next poll ([`Pool::return_if_ready`]). Checking readiness here under the
+    /// same lock closes the race with an exchange that already ended (an empty body).
+    pub(crate) fn return_when_ready(&self, conn: H1Conn) {
+        let H1Conn { tx, home } = conn;
+        let mut parked = home.parked.lock();
+        if tx.is_ready() {
+            drop(parked);
+            self.put_idle(H1Conn { tx, home });
+            return;
+        }
+        if tx.is_closed() {
+            return;
+        }
         self.returning.fetch_add(1, Ordering::Relaxed);
-        let returning = Returning(self.clone());
-        tokio::spawn(async move {
-            if tx.ready().await.is_ok() {
-                returning.0.put_idle(tx);
-            }
-            drop(returning);
+        *parked = Some(tx);
+    }
+
+    /// Called by an HTTP/1 connection's task after each poll: if its sender is parked and
+    /// the exchange is over, the connection goes back to the pool.
+    pub(crate) fn return_if_ready(&self, home: &Arc<H1Home>) {
+        let mut parked = home.parked.lock();
+        if !parked.as_ref().is_some_and(|tx| tx.is_ready()) {
+            return;
+        }
+        let Some(tx) = parked.take() else { return };
+        drop(parked);
+        self.returning.fetch_sub(1, Ordering::Relaxed);
+        self.put_idle(H1Conn {
+            tx,
+            home: home.clone(),
         });
+    }
+
+    /// An HTTP/1 connection's task ended: drop its parked sender, if any.
+    pub(crate) fn forget_parked(&self, home: &H1Home) {
+        if home.parked.lock().take().is_some() {
+            self.returning.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// HTTP/1 connections about to become idle again.
@@ -317,7 +381,7 @@ impl Pool {
         let (idle, h2) = {
             let mut g = self.inner.lock();
             let idle = drain_where(&mut g.idle, |i| {
-                !i.tx.is_ready() || now.duration_since(i.since) >= timeout
+                !i.conn.tx.is_ready() || now.duration_since(i.since) >= timeout
             });
             let mut h2 = Vec::new();
             let mut i = 0;
@@ -428,15 +492,6 @@ fn drain_where<T>(q: &mut VecDeque<T>, mut remove: impl FnMut(&T) -> bool) -> Ve
     }
     *q = kept;
     removed
-}
-
-/// Counts a connection in [`Pool::return_when_ready`] until its task ends.
-struct Returning(Arc<Pool>);
-
-impl Drop for Returning {
-    fn drop(&mut self) {
-        self.0.returning.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// One unit of `max_connections`, held by a dial and then by the connection's task;

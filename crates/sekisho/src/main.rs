@@ -147,11 +147,19 @@ fn init_logging() {
 }
 
 fn runtime(workers: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = workers {
-        anyhow::ensure!(n >= 1, "--workers must be at least 1");
-        builder.worker_threads(n);
-    }
+    let mut builder = match workers {
+        // One worker: a current-thread runtime. Work stealing buys nothing with one thread
+        // and costs on every request (wakeups through the shared injection queue, the
+        // thread parking and unparking through a condvar, atomics on every task handoff).
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            anyhow::ensure!(n >= 1, "--workers must be at least 1");
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     builder
         .enable_all()
         .build()
