@@ -1,9 +1,14 @@
 //! JSON-lines access log, written off the request path.
 //!
-//! [`AccessLog::log`] formats the line into a recycled buffer and hands it to
-//! a dedicated writer thread over a bounded channel. It never blocks: when the
-//! queue is full (the disk or pipe cannot keep up) the line is dropped and
-//! counted. The thread batches lines in a `BufWriter` and flushes when it has
+//! [`AccessLog::log`] formats the line straight into a shared chunk buffer (a
+//! short, uncontended lock). A full chunk (32 KiB, or `queue_lines` lines if
+//! fewer) goes to a dedicated writer thread over a bounded channel; a chunk that
+//! is not full is picked up by the writer once it is `flush_interval` old. The
+//! writer thread is therefore woken about once per 32 KiB of log, not once per
+//! line: with a thread per line, every request paid a futex wake and a context
+//! switch (the gateway and its writer share cores). It never blocks: when the
+//! queue is full (the disk or pipe cannot keep up) the chunk is dropped and its
+//! lines counted. The thread writes through a `BufWriter` and flushes when it has
 //! held data for the flush interval (100 ms by default), on
 //! [`AccessLog::flush`], and when the log is dropped.
 //!
@@ -18,7 +23,7 @@ mod writer;
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,7 +32,12 @@ use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
 pub use entry::AccessLogEntry;
 
 use crate::metrics::Counter;
-use writer::{Msg, WriterLoop, MAX_RECYCLED_CAPACITY};
+use writer::{Msg, Pending, WriterLoop, MAX_RECYCLED_CAPACITY};
+
+/// A chunk of lines is handed to the writer once it holds this many bytes.
+const CHUNK_BYTES: usize = 32 * 1024;
+/// Lines per chunk at most (fewer when `queue_lines` is smaller).
+const CHUNK_LINES: usize = 256;
 
 /// How long [`AccessLog::flush`] waits for the writer thread.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,7 +58,8 @@ pub enum AccessLogTarget {
 /// Tuning for an [`AccessLog`]; `Default` suits a gateway.
 #[derive(Debug, Clone)]
 pub struct AccessLogOptions {
-    /// Lines that may wait for the writer before new ones are dropped.
+    /// Lines that may wait for the writer before new ones are dropped (counted in
+    /// chunks of up to 256 lines, so the bound is approximate for large values).
     pub queue_lines: usize,
     /// Longest time a written line may sit in the buffer before a flush.
     pub flush_interval: Duration,
@@ -98,10 +109,19 @@ pub enum AccessLogError {
 struct Running {
     /// `None` once closing: dropping the sender ends the writer loop.
     tx: Option<Sender<Msg>>,
+    /// The chunk being filled; the writer takes it when it is old enough.
+    pending: Arc<Mutex<Pending>>,
+    /// Lines per chunk.
+    chunk_lines: u64,
     free: Receiver<Vec<u8>>,
-    /// Returns buffers of dropped lines to `free`.
+    /// Returns buffers of dropped chunks to `free`.
     free_tx: Sender<Vec<u8>>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn lock(p: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
+    // A panic while formatting a line leaves at worst a partial line; keep logging.
+    p.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The access log sink; share it behind an `Arc`.
@@ -156,11 +176,15 @@ impl AccessLog {
         sink: Box<dyn Write + Send>,
         options: AccessLogOptions,
     ) -> Result<Self, AccessLogError> {
-        let cap = options.queue_lines.max(1);
+        let queue_lines = options.queue_lines.max(1);
+        let chunk_lines = queue_lines.min(CHUNK_LINES);
+        let cap = (queue_lines / chunk_lines).max(1);
         let (tx, rx) = crossbeam_channel::bounded(cap);
         let (free_tx, free_rx) = crossbeam_channel::bounded(cap);
+        let pending = Arc::new(Mutex::new(Pending::default()));
         let worker = WriterLoop {
             rx,
+            pending: pending.clone(),
             free: free_tx.clone(),
             out: io::BufWriter::with_capacity(options.buffer_bytes, sink),
             flush_interval: options.flush_interval,
@@ -172,6 +196,8 @@ impl AccessLog {
         Ok(Self {
             running: Some(Running {
                 tx: Some(tx),
+                pending,
+                chunk_lines: chunk_lines as u64,
                 free: free_rx,
                 free_tx,
                 thread: Some(thread),
@@ -202,6 +228,8 @@ impl AccessLog {
     pub fn log_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let Some(Running {
             tx: Some(tx),
+            pending,
+            chunk_lines,
             free,
             free_tx,
             ..
@@ -209,17 +237,37 @@ impl AccessLog {
         else {
             return;
         };
-        let mut buf = free.try_recv().unwrap_or_else(|_| Vec::with_capacity(512));
-        write(&mut buf);
-        if let Err(TrySendError::Full(Msg::Line(mut buf)))
-        | Err(TrySendError::Disconnected(Msg::Line(mut buf))) = tx.try_send(Msg::Line(buf))
-        {
-            self.dropped.inc();
-            if buf.capacity() <= MAX_RECYCLED_CAPACITY {
-                buf.clear();
-                // The free list is as long as the queue; a full one loses a buffer, no more.
-                let _ = free_tx.try_send(buf);
+        let mut p = lock(pending);
+        write(&mut p.buf);
+        p.lines += 1;
+        if p.buf.len() >= CHUNK_BYTES || p.lines >= *chunk_lines {
+            // Sent under the lock, so the writer's own pick-up of `pending` cannot
+            // overtake this older chunk.
+            let fresh = free
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + 1024));
+            let chunk = std::mem::replace(&mut p.buf, fresh);
+            let lines = std::mem::take(&mut p.lines);
+            // Sent or not, the writer has (or will have) work and then looks at `pending`.
+            p.wake_sent = true;
+            if let Err(TrySendError::Full(Msg::Chunk(mut buf)))
+            | Err(TrySendError::Disconnected(Msg::Chunk(mut buf))) =
+                tx.try_send(Msg::Chunk(chunk))
+            {
+                self.dropped.add(lines);
+                if buf.capacity() <= MAX_RECYCLED_CAPACITY {
+                    buf.clear();
+                    // The free list is as long as the queue; a full one loses a buffer, no more.
+                    let _ = free_tx.try_send(buf);
+                }
             }
+        } else if !p.wake_sent {
+            // The first line since the writer last looked: make sure it picks the chunk up
+            // within the flush interval even if it never fills. One wake per pick-up at
+            // most; a full queue means the writer is busy and will look at `pending`
+            // anyway when it is done.
+            p.wake_sent = true;
+            let _ = tx.try_send(Msg::Wake);
         }
     }
 
