@@ -23,6 +23,11 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// `keep_upgrade` keeps `Upgrade` and `Connection: upgrade` for a protocol upgrade
 /// (WebSocket), which must reach the upstream. `TE: trailers` is kept: gRPC needs it.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none of these (HTTP/1.1 keep-alive needs no `Connection`): one
+    // pass over the few names present is cheaper than hashing seven names to remove.
+    if !keep_upgrade && !headers.keys().any(|k| HOP_BY_HOP.contains(k)) {
+        return;
+    }
     // Names listed in Connection are hop-by-hop too; collect first, the map is borrowed.
     let mut named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
