@@ -60,7 +60,7 @@ REPO = gw.REPO
 CLK_TCK = gw.CLK_TCK
 log, record, capture, PROCS = gw.log, gw.record, gw.capture, gw.PROCS
 
-# name -> (what it measures, route YAML lines after `cluster:`, token set or None)
+# name -> what it measures, which token file wrk sends (None: no token), which backend it needs
 VARIANTS: dict[str, dict] = {
     "plain": {"what": "no policy", "tokens": None},
     "jwt": {"what": "JWT RS256, one token (cache hits after the first, if cached)", "tokens": "rs256_one"},
@@ -392,6 +392,22 @@ def ensure_packages(allow: bool) -> list[str]:
     return missing
 
 
+def openssl_reference(cpu: str) -> dict:
+    """OpenSSL's own RSA-2048 and P-256 verify time on the gateway's core: what one signature
+    check costs with an optimized implementation on this machine, to set the JWT rows against."""
+    argv = ["taskset", "-c", cpu, "openssl", "speed", "-seconds", "2", "rsa2048", "ecdsap256"]
+    record(argv, "reference: OpenSSL verify speed on the gateway core (before the load)")
+    out = capture(argv)
+    ref: dict = {"command": " ".join(argv)}
+    m = re.search(r"^rsa 2048 bits\s+\S+\s+\S+\s+\S+\s+([\d.]+)\s*$", out, re.M)
+    if m:
+        ref["rsa2048_verify_us"] = 1e6 / float(m.group(1))
+    m = re.search(r"^\s*256 bits ecdsa \(nistp256\)\s+\S+\s+\S+\s+\S+\s+([\d.]+)\s*$", out, re.M)
+    if m:
+        ref["p256_verify_us"] = 1e6 / float(m.group(1))
+    return ref
+
+
 def supports_cache_size(bin_: str, tmp: Path) -> bool:
     """Whether this binary's config knows `auth.jwt.cache_size` (the verified-token cache)."""
     p = tmp / "probe.yaml"
@@ -426,6 +442,7 @@ def run(args, variants: list[str], tmp: Path) -> int:
     machine["redis"] = capture(["redis-server", "--version"])
     machine["memcached"] = capture(["memcached", "-V"])
     L, S = str(args.load_cpu), str(args.server_cpu)
+    crypto_ref = openssl_reference(S) if any(v.startswith("jwt") for v in variants) else {}
 
     # -- keys, tokens (exp 12 h ahead: far beyond the run)
     # the RSA key and one token always: the cache probe below needs the key
@@ -612,6 +629,7 @@ def run(args, variants: list[str], tmp: Path) -> int:
         "jwt_cache_size_key": has_cache_size,
         "skipped_variants": skipped,
         "tokens": {"counts": tokens["counts"], "bytes": tokens["sample_token_bytes"]},
+        "openssl_reference": crypto_ref,
         "notes": args.note, "reading": args.reading,
         "variants": {v: {"what": VARIANTS[v]["what"], "sanity": checks[v], "script": Path(scripts[v]).read_text()}
                      for v in variants},
@@ -760,7 +778,11 @@ def render_md(res: dict) -> str:
              f"gateway alone on core {p['server_cpu']}; wrk (1 thread), origin, Redis, memcached on core {p['load_cpu']}; "
              f"warm-up {p['warmup_s']:g} s per variant; {p['unique_tokens']:,} distinct tokens for the `*_unique` variants; "
              f"backend timeout {p['backend_timeout']}" + ("; **--quick smoke run**" if p["quick"] else ""))
-    L.append(f"- token sizes (bytes): " + ", ".join(f"{k} {v}" for k, v in res["tokens"]["bytes"].items()))
+    L.append("- token sizes (bytes): " + ", ".join(f"{k} {v}" for k, v in res["tokens"]["bytes"].items()))
+    ref = res.get("openssl_reference") or {}
+    if "rsa2048_verify_us" in ref or "p256_verify_us" in ref:
+        L.append(f"- reference, one signature check by OpenSSL on the gateway core (`{ref['command']}`): "
+                 f"RSA-2048 verify {f(ref.get('rsa2048_verify_us'))} µs, P-256 ECDSA verify {f(ref.get('p256_verify_us'))} µs")
     for k, why in res.get("skipped_variants", {}).items():
         L.append(f"- {k} not run: {why}")
     for n in res["notes"]:
