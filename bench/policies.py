@@ -294,13 +294,13 @@ def route_metrics(admin_port: int) -> dict[str, dict[str, float]]:
 
 
 def metric_delta(a: dict, b: dict) -> dict[str, float]:
-    return {k: v - a.get(k, 0.0) for k, v in b.items() if v - a.get(k, 0.0)}
+    return {k: v - a.get(k, 0.0) for k, v in b.items()}
 
 
 def exclusion(rec: dict) -> str:
     """Why a run does not describe its policy (errors, fallbacks, lock failures), or ""."""
     abnormal = {k: x for k, x in rec.get("policy_counters", {}).items()
-                if re.search(r"failures|fallbacks|backend_errors|limited|busy|bad_request|failed_|lost", k)}
+                if x > 0 and re.search(r"failures|fallbacks|backend_errors|limited|busy|bad_request|failed_|lost|breaker_open", k)}
     errs = rec.get("errors", 0)
     return "; ".join([f"{errs} errors"] * bool(errs) + [f"{k} {x:,.0f}" for k, x in abnormal.items()])
 
@@ -722,9 +722,14 @@ def checks_of(v: str, d: dict) -> tuple[str, str]:
         return "no policy counters", "ok" if not c else "**unexpected counters**"
     if v.startswith("jwt"):
         allowed, failed = g("sekisho_auth_allowed_total"), g("sekisho_auth_failures_total")
-        cache = {k: x for k, x in c.items() if "cache" in k}
-        txt = f"auth allowed {allowed:,.0f}, failures {failed:,.0f}" + \
-              "".join(f", {k} {x:,.0f}" for k, x in cache.items())
+        hits = sum(x for k, x in c.items() if "cache_hits" in k)
+        txt = f"auth allowed {allowed:,.0f}, failures {failed:,.0f}"
+        if any("cache_hits" in k for k in c) or hits:
+            txt += f", JWT cache hits {hits:,.0f} ({100 * hits / allowed if allowed else 0:.1f} %)"
+        # the *_unique and nocache variants exist to show signature checks: hits would defeat them
+        misses_wanted = v.endswith("_unique") or v == "jwt_nocache"
+        if misses_wanted and hits > 0.01 * max(allowed, 1):
+            return txt, "**CHECK: cache hits in a variant meant to miss**"
         return txt, "ok" if near(allowed) and not failed else "**CHECK**"
     if v.startswith("ratelimit"):
         ok_, lim = g("sekisho_ratelimit_decisions_total{decision=allowed"), g("sekisho_ratelimit_decisions_total{decision=limited")
