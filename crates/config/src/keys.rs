@@ -113,6 +113,7 @@ pub(crate) const JWT: &[&str] = &[
     "required_claims",
     "forward_claims",
     "strip_token",
+    "cache_size",
 ];
 /// `auth.jwt.keys`
 pub(crate) const JWT_KEYS: &[&str] = &["jwks", "files", "secret_env"];

@@ -229,6 +229,12 @@ fn auth_metrics(w: &mut MetricWriter, route: &str, a: &Authenticator) {
             n,
         );
     }
+    w.counter(
+        "sekisho_auth_jwt_cache_hits_total",
+        "Requests whose JWT was found in the verified-token cache (no signature check).",
+        &labels,
+        a.jwt_cache_hits(),
+    );
     let jwks = a.jwks_counters();
     for (result, n) in [("ok", jwks.fetched), ("error", jwks.failed)] {
         w.counter(

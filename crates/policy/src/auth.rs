@@ -9,6 +9,7 @@ mod apikey;
 mod ext;
 mod jwt;
 mod keys;
+mod token_cache;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -245,7 +246,14 @@ impl Authenticator {
         self.allowed.load(Ordering::Relaxed)
     }
 
-    /// JWKS fetch counters.
+    /// Requests whose JWT came from the verified-token cache.
+    pub fn jwt_cache_hits(&self) -> u64 {
+        self.jwt
+            .as_ref()
+            .map_or(0, |j| j.cache_hits.load(Ordering::Relaxed))
+    }
+
+    /// JWKS fetch counters (zero without a JWKS).
     pub fn jwks_counters(&self) -> JwksCounters {
         self.jwt
             .as_ref()

@@ -159,6 +159,23 @@ async fn valid_expired_wrong_audience_and_issuer() {
         &claims(json!({"exp": now() - 2})),
     );
     assert!(a.check(&bearer(&token).view()).await.is_ok());
+    // The same token again comes from the verified-token cache, with the same identity;
+    // an expired one never does.
+    let hits = a.jwt_cache_hits();
+    let again = bearer(&token);
+    assert!(a.check(&again.view()).await.is_ok());
+    assert_eq!(a.jwt_cache_hits(), hits + 1);
+    let expired = sign(
+        Algorithm::RS256,
+        Some("k1"),
+        RSA1,
+        &claims(json!({"exp": now() - 60})),
+    );
+    for _ in 0..2 {
+        let r = a.check(&bearer(&expired).view()).await.unwrap_err();
+        assert_eq!(r.reason, "expired");
+    }
+    assert_eq!(a.jwt_cache_hits(), hits + 1);
     // Signed by another key under a known kid.
     let forged = sign(Algorithm::RS256, Some("k1"), RSA2, &claims(json!({})));
     assert_eq!(

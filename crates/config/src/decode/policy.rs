@@ -135,6 +135,12 @@ fn jwt(d: &mut Decoder, node: &Node, path: &str) -> Option<JwtConfig> {
     {
         cfg.strip_token = v;
     }
+    if let Some(v) = f
+        .get("cache_size")
+        .and_then(|n| d.int(n, &f.path("cache_size")))
+    {
+        cfg.cache_size = v;
+    }
     Some(cfg)
 }
 

@@ -89,6 +89,7 @@ pub(super) fn auth(a: &AuthConfig) -> Value {
                     .collect::<Vec<_>>(),
                 "forward_claims": forward,
                 "strip_token": j.strip_token,
+                "cache_size": j.cache_size,
             }),
         );
     }

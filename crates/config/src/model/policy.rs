@@ -82,6 +82,10 @@ pub struct JwtConfig {
     pub forward_claims: Vec<(String, String)>,
     /// `strip_token` (default false): remove the token's header/cookie before proxying.
     pub strip_token: bool,
+    /// `cache_size` (default 10000): verified tokens remembered so a client's repeated token
+    /// skips the signature check (still checked against `exp`; re-verified every 5 minutes);
+    /// 0 disables.
+    pub cache_size: usize,
 }
 
 impl JwtConfig {
@@ -97,6 +101,7 @@ impl JwtConfig {
             required_claims: Vec::new(),
             forward_claims: Vec::new(),
             strip_token: false,
+            cache_size: 10_000,
         }
     }
 }

@@ -35,6 +35,7 @@ pub(super) fn defs() -> Map<String, Value> {
         ("required_claims", arr(r("requiredClaim"), 0), "Claims a valid token must have; lacking one is 403."),
         ("forward_claims", json!({ "type": "object", "additionalProperties": { "$ref": "#/$defs/headerName" } }), "`claim: header` pairs: claims sent upstream as headers."),
         ("strip_token", json!({ "type": "boolean" }), "Remove the token's header or cookie before proxying. Default false."),
+        ("cache_size", json!({ "type": "integer", "minimum": 0 }), "Verified tokens remembered (a repeated token skips the signature check; exp still checked; re-verified every 5 minutes). Default 10000; 0 disables."),
     ]));
     m.insert(
         "jwtKeys".into(),

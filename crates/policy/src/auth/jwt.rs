@@ -10,6 +10,7 @@ use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde_json::{Map, Value};
 
 use super::keys::KeyStore;
+use super::token_cache::TokenCache;
 use super::{AuthAllow, AuthMethod, Identity};
 use crate::config::{ClaimRequirement, JwtConfig, TokenSource};
 use crate::error::PolicyError;
@@ -35,6 +36,10 @@ pub(crate) struct JwtAuth {
     required: Vec<ClaimRequirement>,
     forward: Vec<(String, HeaderName)>,
     strip: bool,
+    /// Recently verified tokens (`cache_size: 0` disables it).
+    cache: Option<TokenCache>,
+    /// Requests whose token came from the cache.
+    pub(crate) cache_hits: std::sync::atomic::AtomicU64,
 }
 
 impl JwtAuth {
@@ -101,6 +106,8 @@ impl JwtAuth {
             required: cfg.required_claims.clone(),
             forward,
             strip: cfg.strip_token,
+            cache: TokenCache::new(cfg.cache_size, cfg.leeway),
+            cache_hits: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -122,9 +129,23 @@ impl JwtAuth {
         let Some((token, source)) = self.find_token(req) else {
             return JwtOutcome::NoToken;
         };
-        let claims = match self.verify(token).await {
-            Ok(c) => c,
-            Err(reason) => return JwtOutcome::Reject(unauthorized(reason)),
+        let cached = self.cache.as_ref().and_then(|c| c.get(token));
+        let claims = match cached {
+            Some(c) => {
+                self.cache_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                c
+            }
+            None => match self.verify(token).await {
+                Ok(c) => {
+                    let c = Arc::new(c);
+                    if let Some(cache) = &self.cache {
+                        cache.put(token, c.clone());
+                    }
+                    c
+                }
+                Err(reason) => return JwtOutcome::Reject(unauthorized(reason)),
+            },
         };
         for r in &self.required {
             if !claim_satisfies(claims.get(&r.claim), &r.any_of) {
@@ -150,7 +171,6 @@ impl JwtAuth {
         if self.strip {
             strip(req, source, &mut allow);
         }
-        let claims = Arc::new(claims);
         allow.identity = Some(Identity {
             method: AuthMethod::Jwt,
             subject: claims.get("sub").and_then(claim_text),
