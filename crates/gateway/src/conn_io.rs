@@ -168,6 +168,11 @@ impl<T> TimedIo<T> {
         }
     }
 
+    /// The wrapped I/O (to peek at it).
+    pub fn get_ref(&self) -> &T {
+        &self.inner
+    }
+
     fn refresh_phase(&mut self) {
         let in_flight = self.activity.in_flight.load(Ordering::Acquire);
         let finished = self.activity.finished.load(Ordering::Relaxed);

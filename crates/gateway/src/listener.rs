@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -25,7 +26,18 @@ pub struct Settings {
     /// The listener's config.
     pub config: Listener,
     tls: Option<TlsAcceptor>,
-    builder: Arc<auto::Builder<TokioExecutor>>,
+    builders: Arc<Builders>,
+}
+
+/// The same HTTP settings three ways. A connection whose protocol is known before hyper
+/// reads from it (peeked plaintext bytes, TLS ALPN) gets the single-protocol server: the
+/// `auto` one reads a 24-byte sniff first, which makes hyper's HTTP/1 read buffer grow from
+/// 8 to 16 KiB on every connection, and it carries HTTP/1 and HTTP/2 state in one future.
+struct Builders {
+    h1: http1::Builder,
+    h2: http2::Builder<TokioExecutor>,
+    /// When the first bytes do not decide it yet.
+    auto: auto::Builder<TokioExecutor>,
 }
 
 impl Settings {
@@ -38,7 +50,7 @@ impl Settings {
         Ok(Settings {
             config: config.clone(),
             tls,
-            builder: Arc::new(http_builder(config)),
+            builders: Arc::new(Builders::new(config)),
         })
     }
 }
@@ -120,26 +132,65 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(4096)
 }
 
-fn http_builder(l: &Listener) -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    // hyper refuses buffers under 8 KiB; headers past the limit get 431.
-    let max_head = usize::try_from(l.limits.max_header_bytes)
-        .unwrap_or(usize::MAX)
-        .max(8192);
-    b.http1()
-        .timer(TokioTimer::new())
-        .keep_alive(true)
-        .max_buf_size(max_head)
-        .max_headers(128);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_concurrent_streams(l.limits.max_concurrent_streams)
-        .max_header_list_size(u32::try_from(l.limits.max_header_bytes).unwrap_or(u32::MAX))
-        // Rapid-reset bound (CVE-2023-44487).
-        .max_pending_accept_reset_streams(Some(20))
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(10));
-    b
+impl Builders {
+    fn new(l: &Listener) -> Builders {
+        let mut h1 = http1::Builder::new();
+        let mut h2 = http2::Builder::new(TokioExecutor::new());
+        let mut auto = auto::Builder::new(TokioExecutor::new());
+        // hyper refuses buffers under 8 KiB; headers past the limit get 431.
+        let max_head = usize::try_from(l.limits.max_header_bytes)
+            .unwrap_or(usize::MAX)
+            .max(8192);
+        let max_header_list = u32::try_from(l.limits.max_header_bytes).unwrap_or(u32::MAX);
+        macro_rules! h1_settings {
+            ($b:expr) => {
+                $b.timer(TokioTimer::new())
+                    .keep_alive(true)
+                    .max_buf_size(max_head)
+                    .max_headers(128)
+            };
+        }
+        macro_rules! h2_settings {
+            ($b:expr) => {
+                $b.timer(TokioTimer::new())
+                    .max_concurrent_streams(l.limits.max_concurrent_streams)
+                    .max_header_list_size(max_header_list)
+                    // Rapid-reset bound (CVE-2023-44487).
+                    .max_pending_accept_reset_streams(Some(20))
+                    .keep_alive_interval(Some(Duration::from_secs(30)))
+                    .keep_alive_timeout(Duration::from_secs(10))
+            };
+        }
+        h1_settings!(h1);
+        h1_settings!(auto.http1());
+        h2_settings!(h2);
+        h2_settings!(auto.http2());
+        Builders { h1, h2, auto }
+    }
+}
+
+/// The HTTP/2 connection preface (RFC 9113 §3.4): prior-knowledge h2c starts with it.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Which server a connection gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Proto {
+    H1,
+    H2,
+    /// Not decided by the bytes seen so far (a partial preface): hyper-util's `auto` reads on.
+    Sniff,
+}
+
+/// Decides the protocol from the first bytes a client sent.
+fn proto_of(first: &[u8]) -> Proto {
+    let n = first.len().min(H2_PREFACE.len());
+    if first.get(..n) != H2_PREFACE.get(..n) {
+        Proto::H1
+    } else if n == H2_PREFACE.len() {
+        Proto::H2
+    } else {
+        Proto::Sniff
+    }
 }
 
 /// How long a draining connection may carry one more request before it is closed.
@@ -230,31 +281,74 @@ struct Conn {
 
 impl Conn {
     async fn serve(self, stream: TcpStream, remote: SocketAddr) {
+        match self.settings.tls.clone() {
+            None => self.serve_plain(stream, remote).await,
+            // Boxed: plaintext connections' tasks do not carry the TLS state's size.
+            Some(acceptor) => Box::pin(self.serve_tls(acceptor, stream, remote)).await,
+        }
+    }
+
+    async fn serve_plain(self, stream: TcpStream, remote: SocketAddr) {
         let limits = &self.settings.config.limits;
         let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
         let activity = Arc::new(Activity::default());
         // The timeouts and the head scan sit above TLS: they need the plaintext.
-        match self.settings.tls.clone() {
-            None => {
-                let io = TimedIo::new(stream, activity.clone(), idle, header);
-                self.serve_io(io, remote, false, activity).await
+        let io = TimedIo::new(stream, activity.clone(), idle, header);
+        // The first bytes pick HTTP/1 or h2c; the wait is TimedIo's first-read deadline.
+        let mut first = [0u8; H2_PREFACE.len()];
+        let mut stop = self.stop.clone();
+        let peeked = tokio::select! {
+            r = tokio::time::timeout(idle.min(header), io.get_ref().peek(&mut first)) => r,
+            // Draining: like an idle keep-alive connection, it gets the grace period.
+            _ = async {
+                let _ = stop.changed().await;
+                tokio::time::sleep(DRAIN_GRACE).await;
+            } => return,
+        };
+        let proto = match peeked {
+            Ok(Ok(0)) => return,
+            Ok(Ok(n)) => proto_of(first.get(..n).unwrap_or_default()),
+            Ok(Err(e)) => {
+                tracing::debug!(%remote, error = %e, "connection failed before its first request");
+                return;
             }
-            Some(acceptor) => {
-                // The handshake is bounded by the header timeout.
-                match tokio::time::timeout(header, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        let io = TimedIo::new(tls, activity.clone(), idle, header);
-                        self.serve_io(io, remote, true, activity).await
-                    }
-                    Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
-                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
-                }
+            Err(_) => {
+                tracing::debug!(%remote, "no request before the header read timeout");
+                return;
             }
+        };
+        self.serve_io(io, remote, false, proto, activity).await
+    }
+
+    async fn serve_tls(self, acceptor: TlsAcceptor, stream: TcpStream, remote: SocketAddr) {
+        let limits = &self.settings.config.limits;
+        let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
+        // The handshake is bounded by the header timeout.
+        match tokio::time::timeout(header, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => {
+                let proto = match tls.get_ref().1.alpn_protocol() {
+                    Some(b"h2") => Proto::H2,
+                    Some(b"http/1.1") => Proto::H1,
+                    // No ALPN: the client may still speak h2 with prior knowledge.
+                    _ => Proto::Sniff,
+                };
+                let activity = Arc::new(Activity::default());
+                let io = TimedIo::new(tls, activity.clone(), idle, header);
+                self.serve_io(io, remote, true, proto, activity).await
+            }
+            Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),
+            Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
         }
     }
 
-    async fn serve_io<I>(mut self, io: I, remote: SocketAddr, tls: bool, activity: Arc<Activity>)
-    where
+    async fn serve_io<I>(
+        self,
+        io: I,
+        remote: SocketAddr,
+        tls: bool,
+        proto: Proto,
+        activity: Arc<Activity>,
+    ) where
         I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let info = Arc::new(ConnInfo {
@@ -264,37 +358,98 @@ impl Conn {
         });
         let shared = self.shared.clone();
         let service = service_fn(move |req| handle(shared.clone(), info.clone(), req));
-        let builder = self.settings.builder.clone();
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-        tokio::pin!(conn);
-        if !*self.stop.borrow() {
-            tokio::select! {
-                res = conn.as_mut() => {
-                    if let Err(e) = res {
-                        tracing::debug!(%remote, error = %e, "connection ended with an error");
-                    }
-                    return;
-                }
-                _ = self.stop.changed() => {}
+        let io = TokioIo::new(io);
+        let builders = self.settings.builders.clone();
+        let stop = self.stop;
+        match proto {
+            Proto::H1 => {
+                let conn = builders.h1.serve_connection(io, service).with_upgrades();
+                drive(
+                    conn,
+                    stop,
+                    remote,
+                    http1::UpgradeableConnection::graceful_shutdown,
+                )
+                .await
+            }
+            // Boxed, the other two: the common HTTP/1 connection's task stays small.
+            Proto::H2 => {
+                let conn = builders.h2.serve_connection(io, service);
+                Box::pin(drive(
+                    conn,
+                    stop,
+                    remote,
+                    http2::Connection::graceful_shutdown,
+                ))
+                .await
+            }
+            Proto::Sniff => {
+                let conn = builders.auto.serve_connection_with_upgrades(io, service);
+                Box::pin(drive(
+                    conn,
+                    stop,
+                    remote,
+                    auto::UpgradeableConnection::graceful_shutdown,
+                ))
+                .await
             }
         }
-        // Draining. Closing an idle HTTP/1.1 keep-alive connection races with a client
-        // sending its next request on it (which then fails), so connections first get a grace
-        // period in which responses carry `Connection: close` (see the pipeline) and busy
-        // clients move on by themselves; then the rest get a graceful close (GOAWAY on
-        // HTTP/2), finishing what is in flight.
+    }
+}
+
+/// Serves a connection until it ends, draining it when the listener stops.
+async fn drive<C, E>(
+    conn: C,
+    mut stop: watch::Receiver<bool>,
+    remote: SocketAddr,
+    graceful_shutdown: fn(std::pin::Pin<&mut C>),
+) where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    if !*stop.borrow() {
         tokio::select! {
             res = conn.as_mut() => {
                 if let Err(e) = res {
-                    tracing::debug!(%remote, error = %e, "connection ended with an error while draining");
+                    tracing::debug!(%remote, error = %e, "connection ended with an error");
                 }
                 return;
             }
-            _ = tokio::time::sleep(DRAIN_GRACE) => {}
+            _ = stop.changed() => {}
         }
-        conn.as_mut().graceful_shutdown();
-        if let Err(e) = conn.await {
-            tracing::debug!(%remote, error = %e, "connection ended with an error while draining");
+    }
+    // Draining. Closing an idle HTTP/1.1 keep-alive connection races with a client
+    // sending its next request on it (which then fails), so connections first get a grace
+    // period in which responses carry `Connection: close` (see the pipeline) and busy
+    // clients move on by themselves; then the rest get a graceful close (GOAWAY on
+    // HTTP/2), finishing what is in flight.
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!(%remote, error = %e, "connection ended with an error while draining");
+            }
+            return;
         }
+        _ = tokio::time::sleep(DRAIN_GRACE) => {}
+    }
+    graceful_shutdown(conn.as_mut());
+    if let Err(e) = conn.await {
+        tracing::debug!(%remote, error = %e, "connection ended with an error while draining");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{proto_of, Proto, H2_PREFACE};
+
+    #[test]
+    fn first_bytes_pick_the_protocol() {
+        assert_eq!(proto_of(b"GET / HTTP/1.1\r\n"), Proto::H1);
+        assert_eq!(proto_of(b"G"), Proto::H1);
+        assert_eq!(proto_of(b"PRI * HTTP/1.1\r\n"), Proto::H1);
+        assert_eq!(proto_of(H2_PREFACE), Proto::H2);
+        assert_eq!(proto_of(b"PRI * HTTP/2.0\r\n"), Proto::Sniff);
+        assert_eq!(proto_of(b"P"), Proto::Sniff);
     }
 }
