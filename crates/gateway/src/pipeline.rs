@@ -27,7 +27,7 @@ use crate::forward::{self, RequestBody, REPLAY_LIMIT};
 use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
 use crate::plan::{Action, Plan, Target};
 use crate::policy_stage;
-use crate::respond::GatewayError;
+use crate::respond::{GatewayError, GrpcClient};
 use crate::server::Shared;
 use crate::upgrade;
 
@@ -66,6 +66,7 @@ pub async fn handle(
     };
     let plan = shared.plan.load_full();
     let http1 = req.version() < Version::HTTP_2;
+    let grpc = GrpcClient::of(req.headers());
     let mut guard = LogGuard::new(RequestLog::start(
         &shared,
         &conn,
@@ -80,7 +81,7 @@ pub async fn handle(
             if err.status().is_server_error() {
                 tracing::debug!(error = %err, "request failed");
             }
-            err.to_response(request_id.to_str().unwrap_or("-"))
+            err.to_response(request_id.to_str().unwrap_or("-"), grpc)
         }
     };
     if !response.headers().contains_key(&X_REQUEST_ID) {

@@ -8,6 +8,10 @@ use sekisho_proxy::{UpstreamError, UpstreamErrorKind};
 
 use crate::body::ResponseBody;
 
+mod grpc;
+
+pub use grpc::GrpcClient;
+
 /// Why the gateway answered a request itself instead of with the upstream's response.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -124,15 +128,27 @@ impl GatewayError {
         }
     }
 
-    /// The response for this error, with a JSON body naming the request id.
-    pub fn to_response(&self, request_id: &str) -> Response<ResponseBody> {
+    /// The response for this error, with a JSON body naming the request id; for a gRPC
+    /// client, a trailers-only gRPC answer instead (the status is all it can read).
+    pub fn to_response(
+        &self,
+        request_id: &str,
+        grpc: Option<GrpcClient>,
+    ) -> Response<ResponseBody> {
+        let plain = || match grpc {
+            Some(client) => {
+                grpc::error_response(client, self.status(), &self.to_string(), request_id)
+            }
+            None => error_response(self.status(), self.code(), &self.to_string(), request_id),
+        };
         let GatewayError::Policy(reject) = self else {
-            return error_response(self.status(), self.code(), &self.to_string(), request_id);
+            return plain();
         };
         // A policy's own headers (WWW-Authenticate, Retry-After, RateLimit-*) always go
-        // out; its body too when it has one (the external auth service's answer).
+        // out; its body too when it has one (the external auth service's answer), except
+        // to gRPC clients, which could not read it.
         let mut resp = match &reject.body {
-            Some(body) => {
+            Some(body) if grpc.is_none() => {
                 let mut r = Response::new(ResponseBody::full(body.clone()));
                 *r.status_mut() = reject.status;
                 if let Ok(v) = HeaderValue::from_str(request_id) {
@@ -140,7 +156,7 @@ impl GatewayError {
                 }
                 r
             }
-            None => error_response(self.status(), self.code(), &self.to_string(), request_id),
+            _ => plain(),
         };
         for (name, value) in &reject.headers {
             resp.headers_mut().append(name.clone(), value.clone());

@@ -158,7 +158,9 @@ async fn grpc_web_unary_errors_and_streams() {
     assert_eq!(messages.len(), 3);
     assert_eq!(trailers.expect("trailer frame")["grpc-status"], "0");
 
-    // Bad input is the client's: 400 with the JSON error body and the request id.
+    // Bad input is the client's, answered by the gateway: a gRPC-Web client reads only a
+    // gRPC status, so it is HTTP 200 with grpc-status INTERNAL (HTTP 400 in the gRPC spec's
+    // table) and the request id in grpc-message.
     let r = call(
         &gw,
         "GetShelf",
@@ -166,11 +168,8 @@ async fn grpc_web_unary_errors_and_streams() {
         b"AAAA!".to_vec(),
     )
     .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert_eq!(r.json()["error"], "transcode_bad_request");
-    assert!(r.json()["request_id"]
-        .as_str()
-        .is_some_and(|s| !s.is_empty()));
+    assert_grpc_error(&r, "13", "base64");
+    assert_eq!(r.header("content-type"), "application/grpc-web-text+proto");
     let r = HttpClient::http1()
         .send(request(
             "GET",
@@ -179,8 +178,7 @@ async fn grpc_web_unary_errors_and_streams() {
             Vec::new(),
         ))
         .await;
-    assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("POST"), "{}", r.text());
+    assert_grpc_error(&r, "13", "POST");
     gw.stop().await;
 }
 
@@ -218,5 +216,119 @@ async fn grpc_web_server_streams_are_not_buffered() {
         "the first book came {:?} before the end: the stream was buffered",
         end - first_book
     );
+    gw.stop().await;
+}
+
+/// A trailers-only gRPC error from the gateway: HTTP 200, the status and a message naming
+/// `needle` and the request id in the headers, no body.
+fn assert_grpc_error(r: &TestResponse, code: &str, needle: &str) {
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("grpc-status"), code, "{r:?}");
+    let message = r.header("grpc-message");
+    assert!(message.contains(needle), "{message}");
+    let id = r.header("x-request-id");
+    assert!(!id.is_empty() && message.contains(id), "{message} / {id}");
+    assert!(r.body.is_empty(), "{r:?}");
+    assert!(
+        r.header("access-control-expose-headers").is_empty()
+            || r.header("access-control-expose-headers")
+                .contains("grpc-status"),
+        "{r:?}"
+    );
+}
+
+/// Errors the gateway itself answers to gRPC-Web and gRPC clients (no route, auth, a dead
+/// cluster, a body over the limit) are gRPC statuses, not JSON bodies they cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_errors_are_grpc_statuses_for_grpc_clients() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transcode/tests/grpc");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = tmp.path().join("bookstore.pb");
+    std::fs::write(&pb, build_descriptor_set(&dir, "bookstore.proto")).unwrap();
+    let keys = tmp.path().join("keys.txt");
+    std::fs::write(&keys, "web: sk-web-0123456789\n").unwrap();
+    let server = GrpcServer::start(&dir.join("server.py")).await;
+    // A port nothing listens on: bound, then closed.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let yaml = format!(
+        r#"
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+access_log: {{ path: "off" }}
+routes:
+  - name: guarded
+    match: {{ path_prefix: /bookstore.v1.Bookstore/GetShelf }}
+    cluster: bookstore
+    auth: {{ api_keys: {{ file: "{keys}" }} }}
+    transcode: {{ descriptors: "{pb}", services: [bookstore.v1.Bookstore], max_request_bytes: 64 }}
+  - name: down
+    match: {{ path_prefix: /down.v1.Down/ }}
+    cluster: down
+clusters:
+  - {{ name: bookstore, protocol: h2c, endpoints: ["{up}"] }}
+  - {{ name: down, protocol: h2c, endpoints: ["{dead}"] }}
+"#,
+        keys = keys.display(),
+        pb = pb.display(),
+        up = server.addr(),
+    );
+    let gw = start(&yaml).await;
+    let client = HttpClient::http1();
+    let web = |path: &str, headers: &[(&str, &str)], body: Vec<u8>| {
+        let mut h = vec![("content-type", "application/grpc-web+proto")];
+        h.extend_from_slice(headers);
+        client.send(request("POST", &gw.url(path), &h, body))
+    };
+    let get_shelf = "/bookstore.v1.Bookstore/GetShelf";
+
+    // No credential: HTTP 401 → UNAUTHENTICATED (16); with the key the call goes through.
+    let r = web(get_shelf, &[], frame(&[0x08, 3])).await;
+    assert_grpc_error(&r, "16", "authentication required");
+    assert_eq!(r.header("content-type"), "application/grpc-web+proto");
+    let r = web(
+        get_shelf,
+        &[("x-api-key", "sk-web-0123456789")],
+        frame(&[0x08, 3]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(split(&r.body).0, vec![Bytes::from(shelf(3))]);
+
+    // A message over transcode.max_request_bytes: 413 → RESOURCE_EXHAUSTED (8).
+    let r = web(
+        get_shelf,
+        &[("x-api-key", "sk-web-0123456789")],
+        frame(&[7; 100]),
+    )
+    .await;
+    assert_grpc_error(&r, "8", "larger than 64 bytes");
+
+    // No route: 404 → UNIMPLEMENTED (12).
+    let r = web("/nowhere.v1.X/Call", &[], frame(&[])).await;
+    assert_grpc_error(&r, "12", "no route");
+
+    // A dead cluster (connection refused, HTTP 502) → UNAVAILABLE (14), for gRPC-Web (passed through on a route
+    // without transcode) and for plain gRPC over h2c alike.
+    let r = web("/down.v1.Down/Call", &[], frame(&[])).await;
+    assert_grpc_error(&r, "14", "connect failed");
+    let r = HttpClient::h2c()
+        .send(request(
+            "POST",
+            &gw.url("/down.v1.Down/Call"),
+            &[("content-type", "application/grpc"), ("te", "trailers")],
+            frame(&[]),
+        ))
+        .await;
+    assert_grpc_error(&r, "14", "connect failed");
+    assert_eq!(r.header("content-type"), "application/grpc");
+
+    // Anything else still gets the JSON error body.
+    let r = HttpClient::http1()
+        .send(request("POST", &gw.url("/down.v1.Down/Call"), &[], "{}"))
+        .await;
+    assert_eq!(r.status, 502, "{r:?}");
+    assert_eq!(r.json()["error"], "upstream_connect_failed");
     gw.stop().await;
 }
