@@ -1,7 +1,7 @@
 //! proto3 JSON into messages, with the options both peers offer, and errors that name
 //! the field at fault.
 
-use prost_reflect::{DynamicMessage, Kind, MessageDescriptor};
+use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::Value as Json;
 
 use crate::error::TranscodeError;
@@ -82,32 +82,68 @@ fn locate(desc: &MessageDescriptor, v: &Json, shared: &Shared, prefix: String) -
             }
             continue;
         };
-        let mut one = serde_json::Map::new();
-        one.insert(k.clone(), val.clone());
-        let single = Json::Object(one);
-        if DynamicMessage::deserialize_with_options(desc.clone(), &single, &shared.de).is_ok() {
+        if decodes(desc, k, val.clone(), shared) {
             continue;
         }
-        if let Kind::Message(m) = f.kind() {
-            match val {
-                Json::Object(_) if !f.is_map() => {
-                    if let Some(p) = locate(&m, val, shared, path.clone()) {
-                        return Some(p);
-                    }
-                }
-                Json::Array(items) if f.is_list() => {
-                    for (i, item) in items.iter().enumerate() {
-                        if let Some(p) = locate(&m, item, shared, format!("{path}[{i}]")) {
-                            return Some(p);
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-        return Some(path);
+        return Some(locate_in_value(desc, &f, k, val, shared, path));
     }
     None
+}
+
+/// True if `{key: val}` alone decodes as a `desc`.
+fn decodes(desc: &MessageDescriptor, key: &str, val: Json, shared: &Shared) -> bool {
+    let mut one = serde_json::Map::new();
+    one.insert(key.to_owned(), val);
+    DynamicMessage::deserialize_with_options(desc.clone(), &Json::Object(one), &shared.de).is_ok()
+}
+
+/// The path inside a field's value that does not decode: the list item (`items[2]`) or map
+/// entry (`labels["k"]`) at fault, and the field inside it for messages; `path` itself when
+/// the value is wrong as a whole.
+fn locate_in_value(
+    desc: &MessageDescriptor,
+    f: &FieldDescriptor,
+    key: &str,
+    val: &Json,
+    shared: &Shared,
+    path: String,
+) -> String {
+    let value_kind = if f.is_map() {
+        match f.kind() {
+            Kind::Message(entry) => entry.map_entry_value_field().kind(),
+            k => k,
+        }
+    } else {
+        f.kind()
+    };
+    let inner = |item: &Json, item_path: String| match (&value_kind, item) {
+        (Kind::Message(m), Json::Object(_)) => {
+            locate(m, item, shared, item_path.clone()).unwrap_or(item_path)
+        }
+        _ => item_path,
+    };
+    match val {
+        Json::Array(items) if f.is_list() => {
+            for (i, item) in items.iter().enumerate() {
+                if !decodes(desc, key, Json::Array(vec![item.clone()]), shared) {
+                    return inner(item, format!("{path}[{i}]"));
+                }
+            }
+            path
+        }
+        Json::Object(entries) if f.is_map() => {
+            for (mk, mv) in entries {
+                let mut one = serde_json::Map::new();
+                one.insert(mk.clone(), mv.clone());
+                if !decodes(desc, key, Json::Object(one), shared) {
+                    return inner(mv, format!("{path}[{mk:?}]"));
+                }
+            }
+            path
+        }
+        _ if !f.is_list() && !f.is_map() => inner(val, path),
+        _ => path,
+    }
 }
 
 /// Rewrites enum names to their declared spelling when they match ignoring case.

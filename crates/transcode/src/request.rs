@@ -8,7 +8,7 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MethodDescriptor};
 
 use crate::error::TranscodeError;
-use crate::fields::{dotted, resolve, set_path_var, set_text};
+use crate::fields::{resolve, set_path_var, set_text};
 use crate::frame::{put_frame_header, FRAME_HEADER_LEN};
 use crate::json;
 use crate::response::ResponseTranscoder;
@@ -219,6 +219,9 @@ impl<'a> Matched<'a> {
         let messages = items.len();
         for (i, item) in items.into_iter().enumerate() {
             let mut msg = json::decode_value(&input, item, shared).map_err(|e| match e {
+                TranscodeError::BadRequest { field, reason } if field == "body" => {
+                    TranscodeError::bad(format!("[{i}]"), reason)
+                }
                 TranscodeError::BadRequest { field, reason } => {
                     TranscodeError::bad(format!("[{i}].{field}"), reason)
                 }
@@ -311,8 +314,9 @@ impl<'a> Matched<'a> {
             if self.is_bound(&target.path) {
                 continue;
             }
+            // Named as the client wrote it (`pageSize` or `page_size`), not by proto name.
             set_text(msg, &target, &value, shared.opts.case_insensitive_enums)
-                .map_err(|reason| TranscodeError::bad(dotted(&target.path), reason))?;
+                .map_err(|reason| TranscodeError::bad(key.into_owned(), reason))?;
         }
         Ok(())
     }

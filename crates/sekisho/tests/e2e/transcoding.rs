@@ -92,3 +92,88 @@ clusters: [{{ name: bookstore, protocol: h2c, endpoints: ["{}"] }}]
     assert_eq!(r.status, 200);
     gw.stop().await;
 }
+
+/// 400s for bad JSON bodies and query values name the field path as the client wrote it
+/// (regression: query values were named by proto name, map entries and list items not at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_fields_are_named_through_the_gateway() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transcode/tests/grpc");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = tmp.path().join("bookstore.pb");
+    std::fs::write(&pb, build_descriptor_set(&dir, "bookstore.proto")).unwrap();
+    let server = GrpcServer::start(&dir.join("server.py")).await;
+    let yaml = format!(
+        r#"
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+access_log: {{ path: "off" }}
+routes:
+  - name: bookstore
+    match: {{ path_prefix: / }}
+    cluster: bookstore
+    transcode: {{ descriptors: "{}", services: [bookstore.v1.Bookstore] }}
+clusters: [{{ name: bookstore, protocol: h2c, endpoints: ["{}"] }}]
+"#,
+        pb.display(),
+        server.addr()
+    );
+    let gw = start(&yaml).await;
+    let c = HttpClient::http1();
+    let post = |path: &'static str, body: &'static str| {
+        c.send(request(
+            "POST",
+            &gw.url(path),
+            &[("content-type", "application/json")],
+            body,
+        ))
+    };
+    let cases = [
+        // body: "book": the path starts at the body field.
+        (
+            post(
+                "/v1/shelves/3/books",
+                r#"{"title": "t", "published": "soon"}"#,
+            )
+            .await,
+            "book.published",
+        ),
+        (
+            post("/v1/shelves/3/books", r#"{"tags": ["a", 5]}"#).await,
+            "book.tags[1]",
+        ),
+        (
+            post("/v1/shelves/3/books", r#"{"id": "12x"}"#).await,
+            "book.id",
+        ),
+        (
+            post("/v1/echo", r#"{"nested": {"child": {"n": "x"}}}"#).await,
+            "nested.child.n",
+        ),
+        (
+            post("/v1/echo", r#"{"nestedMap": {"3": {"n": true}}}"#).await,
+            "nestedMap[\"3\"].n",
+        ),
+        (post("/v1/echo", r#"{"by": "%%%"}"#).await, "by"),
+        (
+            c.get(gw.addr, "/v1/echo/p?nested.child.n=x").await,
+            "nested.child.n",
+        ),
+        (
+            c.get(gw.addr, "/v1/shelves/2/books?failCode=x").await,
+            "failCode",
+        ),
+        (
+            c.get(gw.addr, "/v1/shelves/2/books?fail_code=x").await,
+            "fail_code",
+        ),
+    ];
+    for (r, field) in cases {
+        assert_eq!(r.status, 400, "{field}: {}", r.text());
+        let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            message.starts_with(&format!("{field}: ")),
+            "expected {field}: {message}"
+        );
+        assert_eq!(r.json()["error"], "transcode_bad_request");
+    }
+    gw.stop().await;
+}
