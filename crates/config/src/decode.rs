@@ -4,6 +4,7 @@
 //! mistake does not hide others (or cause follow-on errors, e.g. "unknown cluster").
 
 pub(crate) mod cluster;
+mod cors;
 mod listener;
 pub(crate) mod policy;
 pub(crate) mod route;

@@ -196,6 +196,16 @@ fn route(r: &Route) -> Value {
     if let Some(l) = &r.lock {
         v["lock"] = policy::lock(l);
     }
+    if let Some(c) = &r.cors {
+        v["cors"] = json!({
+            "allow_origins": c.allow_origins.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "allow_methods": c.allow_methods,
+            "allow_headers": c.allow_headers,
+            "expose_headers": c.expose_headers,
+            "max_age": c.max_age.map(dur),
+            "allow_credentials": c.allow_credentials,
+        });
+    }
     v
 }
 

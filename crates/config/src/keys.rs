@@ -53,6 +53,7 @@ pub(crate) const ROUTE: &[&str] = &[
     "auth",
     "rate_limit",
     "lock",
+    "cors",
 ];
 /// The route keys that choose its action; exactly one is required.
 pub(crate) const ROUTE_ACTIONS: &[&str] = &["cluster", "split", "direct_response", "redirect"];
@@ -87,6 +88,15 @@ pub(crate) const RETRY: &[&str] = &["attempts", "on", "statuses", "non_idempoten
 pub(crate) const BACKOFF: &[&str] = &["base", "max"];
 /// `routes[i].mirror`
 pub(crate) const MIRROR: &[&str] = &["cluster", "percent"];
+/// `routes[i].cors`
+pub(crate) const CORS: &[&str] = &[
+    "allow_origins",
+    "allow_methods",
+    "allow_headers",
+    "expose_headers",
+    "max_age",
+    "allow_credentials",
+];
 /// `routes[i].transcode`
 pub(crate) const TRANSCODE: &[&str] = &[
     "descriptors",
@@ -234,6 +244,7 @@ pub(crate) const ALL: &[(&str, &[&str])] = &[
     ("backoff", BACKOFF),
     ("mirror", MIRROR),
     ("transcode", TRANSCODE),
+    ("cors", CORS),
     ("auth", AUTH),
     ("jwt", JWT),
     ("jwt keys", JWT_KEYS),

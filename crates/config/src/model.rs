@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod cors;
 mod policy;
+pub use cors::*;
 pub use policy::*;
 
 /// Where a config item was written: its YAML path (`routes[2].match`) and position.
@@ -172,6 +174,8 @@ pub struct Route {
     pub rate_limit: Option<RateLimitConfig>,
     /// `lock`: at most one request in flight per key (across instances with a shared backend).
     pub lock: Option<LockConfig>,
+    /// `cors`: browser origins allowed to call the route; preflights answered at the gateway.
+    pub cors: Option<Cors>,
     /// Where it was written.
     pub at: Location,
 }

@@ -169,6 +169,14 @@ fn base_defs() -> Value {
             ("base", r("duration"), "First backoff. Default 25ms."),
             ("max", r("duration"), "Longest backoff. Default 250ms."),
         ]),
+        "cors": obj("Browser origins allowed to call the route (CORS): preflights are answered at the gateway, actual responses get the Access-Control-* headers.", &["allow_origins"], &[
+            ("allow_origins", arr(s(), 1), "`*`, an origin (`https://app.example.com`) or its subdomains (`https://*.example.com`), optionally with a port."),
+            ("allow_methods", json!({ "type": "array", "items": s() }), "Methods a preflight may ask for. Default: the route's match.methods, else GET, HEAD, POST, PUT, PATCH, DELETE."),
+            ("allow_headers", json!({ "type": "array", "items": { "$ref": "#/$defs/headerName" } }), "Request headers a preflight may ask for. Default content-type; transcode routes always add the gRPC-Web request headers."),
+            ("expose_headers", json!({ "type": "array", "items": { "$ref": "#/$defs/headerName" } }), "Response headers scripts may read. Transcode routes always add grpc-status, grpc-message, grpc-status-details-bin."),
+            ("max_age", r("duration"), "How long browsers may cache a preflight's answer. Default: not sent."),
+            ("allow_credentials", json!({ "type": "boolean" }), "Cookies and HTTP auth may be sent; not with `*`. Default false."),
+        ]),
         "mirror": obj("Copy a share of the route's requests to a shadow cluster; its answers are discarded.", &["cluster"], &[
             ("cluster", s(), "The shadow cluster."),
             ("percent", json!({ "type": "number", "minimum": 0, "maximum": 100 }), "Share of requests copied. Default 100."),
@@ -256,6 +264,7 @@ fn route() -> Value {
         ("auth", r("routeAuth"), "Who may call the route: `public` or an auth policy. Absent: `default_auth` if set, else public."),
         ("rate_limit", r("rateLimit"), "Requests per period per key; 429 past it."),
         ("lock", r("lock"), "At most one request in flight per key (e.g. one purchase per item); 503 while held."),
+        ("cors", r("cors"), "Browser origins allowed to call the route; preflights answered at the gateway."),
     ]);
     if let Value::Object(m) = &mut route {
         let one_of: Vec<Value> = crate::keys::ROUTE_ACTIONS
@@ -364,6 +373,7 @@ mod tests {
             ("/$defs/retry", keys::RETRY),
             ("/$defs/backoff", keys::BACKOFF),
             ("/$defs/mirror", keys::MIRROR),
+            ("/$defs/cors", keys::CORS),
             ("/$defs/transcode", keys::TRANSCODE),
             ("/$defs/auth", keys::AUTH),
             ("/$defs/jwt", keys::JWT),

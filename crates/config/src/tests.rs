@@ -1,6 +1,7 @@
 //! Whole-config tests: parsing, defaults, every validation rule, env, robustness.
 
 mod cluster_resilience;
+mod cors;
 mod env;
 mod errors;
 mod full;

@@ -9,6 +9,7 @@ mod admin;
 mod body;
 mod conn_io;
 mod control;
+mod cors;
 mod forward;
 mod grpc_web;
 mod handover;

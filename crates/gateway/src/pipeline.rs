@@ -23,6 +23,7 @@ use sekisho_telemetry::trace_context::propagate;
 
 use crate::access::{LogGuard, RequestLog};
 use crate::body::ResponseBody;
+use crate::cors::CorsPolicy;
 use crate::forward::{self, RequestBody, REPLAY_LIMIT};
 use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
 use crate::plan::{Action, Plan, Target};
@@ -74,7 +75,10 @@ pub async fn handle(
         request_id.clone(),
         start,
     ));
-    let result = proxy(&plan, &conn, req, &mut guard).await;
+    // Kept for CORS: the answer, the gateway's errors included, is decorated at the end.
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut cors = None;
+    let result = proxy(&plan, &conn, req, &mut guard, &mut cors).await;
     let mut response = match result {
         Ok(resp) => resp,
         Err(err) => {
@@ -84,6 +88,9 @@ pub async fn handle(
             err.to_response(request_id.to_str().unwrap_or("-"), grpc)
         }
     };
+    if let Some(cors) = cors {
+        cors.decorate(origin.as_ref(), response.headers_mut());
+    }
     if !response.headers().contains_key(&X_REQUEST_ID) {
         response
             .headers_mut()
@@ -104,6 +111,7 @@ async fn proxy(
     conn: &ConnInfo,
     mut req: Request<Incoming>,
     log: &mut LogGuard,
+    cors: &mut Option<Arc<CorsPolicy>>,
 ) -> Result<Response<ResponseBody>, GatewayError> {
     if conn.activity.take_ambiguous_framing() {
         return Err(GatewayError::Ambiguous(
@@ -114,14 +122,32 @@ async fn proxy(
     let normalized = normalize_path(req.uri().path())?;
     let host = request_host(&req).ok_or(GatewayError::BadHost)?;
     let host_str = host.to_str().map_err(|_| GatewayError::BadHost)?;
-    let found = plan
-        .router
-        .find(host_str, &normalized.path, req.method(), req.headers())
+    // A CORS preflight is routed with the method it announces, so it finds the route the
+    // actual request will take; a route without `cors` sees it as a plain OPTIONS.
+    let preflight = crate::cors::preflight_method(req.method(), req.headers());
+    let found = preflight
+        .as_ref()
+        .and_then(|m| {
+            plan.router
+                .find(host_str, &normalized.path, m, req.headers())
+                .filter(|f| f.value.cors.is_some())
+        })
+        .or_else(|| {
+            plan.router
+                .find(host_str, &normalized.path, req.method(), req.headers())
+        })
         .ok_or(GatewayError::NoRoute)?;
     let route = found.value.clone();
     log.set_route(&route);
     if normalized.encoded_separator && !route.allow_encoded_slashes {
         return Err(GatewayError::EncodedSeparator);
+    }
+    if let Some(policy) = &route.cors {
+        // Before auth: browsers send preflights without credentials.
+        if preflight.is_some() {
+            return policy.preflight(req.headers());
+        }
+        *cors = Some(policy.clone());
     }
     // Route policies: only routes that have one pay for copying the path parameters
     // (copied because the request is taken apart below while the policies still need them).

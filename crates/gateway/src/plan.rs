@@ -64,6 +64,8 @@ pub struct RouteEntry {
     pub transcode: Option<TranscodeRoute>,
     /// Auth, rate limit and lock, run in that order before the action.
     pub policies: RoutePolicies,
+    /// Browser origins allowed to call the route.
+    pub cors: Option<Arc<crate::cors::CorsPolicy>>,
     /// Metrics for answers the gateway gives itself on this route (direct, redirect, errors
     /// before a cluster is chosen).
     pub local_metrics: Arc<RequestMetrics>,
@@ -368,6 +370,10 @@ fn compile_route(
             .map(TranscodeRoute::new)
             .transpose()?,
         policies,
+        cors: match &route.cors {
+            Some(c) => Some(Arc::new(crate::cors::CorsPolicy::compile(c)?)),
+            None => None,
+        },
         local_metrics: registry.request_metrics(&route.name, ""),
     })
 }

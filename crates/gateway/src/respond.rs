@@ -55,6 +55,9 @@ pub enum GatewayError {
     /// A route policy (auth, rate limit, lock) refused the request.
     #[error("{}", policy_message(.0))]
     Policy(Box<sekisho_policy::Reject>),
+    /// A CORS preflight from an origin, or for a method or header, the route does not allow.
+    #[error("{0}")]
+    CorsRejected(String),
     /// A bug or an impossible state; logged with details.
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,6 +98,7 @@ impl GatewayError {
             GatewayError::Transcode(e) => e.http_status(),
             GatewayError::BadUpstreamAnswer(_) => StatusCode::BAD_GATEWAY,
             GatewayError::Policy(r) => r.status,
+            GatewayError::CorsRejected(_) => StatusCode::FORBIDDEN,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +128,7 @@ impl GatewayError {
             GatewayError::Transcode(_) => "transcode_bad_answer",
             GatewayError::BadUpstreamAnswer(_) => "upstream_bad_answer",
             GatewayError::Policy(r) => r.reason,
+            GatewayError::CorsRejected(_) => "cors_rejected",
             GatewayError::Internal(_) => "internal",
         }
     }

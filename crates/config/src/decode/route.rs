@@ -87,6 +87,10 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
     let lock = f
         .get("lock")
         .and_then(|n| super::policy::lock(d, n, &f.path("lock")));
+    let cors = f.get("cors").and_then(|n| {
+        let grpc_web = transcode.is_some();
+        super::cors::decode(d, n, &f.path("cors"), &matcher.methods, grpc_web)
+    });
     if transcode.is_some() && !matches!(action, RouteAction::Cluster(_) | RouteAction::Split(_)) {
         if let Some(n) = f.get("transcode") {
             d.error(
@@ -113,6 +117,7 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Route> 
         auth,
         rate_limit,
         lock,
+        cors,
         at: f.location(),
     })
 }

@@ -332,3 +332,141 @@ clusters:
     assert_eq!(r.json()["error"], "upstream_connect_failed");
     gw.stop().await;
 }
+
+/// A browser's cross-origin gRPC-Web call: the preflight is answered by the gateway (before
+/// auth, never forwarded) for allowed origins and refused for others; the actual answers,
+/// the gateway's own gRPC errors included, carry the CORS headers a script needs to read
+/// grpc-status. The same policy works on a route that does not transcode.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_cors_preflight_and_answers() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transcode/tests/grpc");
+    let tmp = tempfile::tempdir().unwrap();
+    let pb = tmp.path().join("bookstore.pb");
+    std::fs::write(&pb, build_descriptor_set(&dir, "bookstore.proto")).unwrap();
+    let keys = tmp.path().join("keys.txt");
+    std::fs::write(&keys, "web: sk-web-0123456789\n").unwrap();
+    let server = GrpcServer::start(&dir.join("server.py")).await;
+    let yaml = format!(
+        r#"
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+access_log: {{ path: "off" }}
+routes:
+  - name: plain
+    match: {{ path_prefix: /plain, methods: [PUT] }}
+    direct_response: {{ status: 200, body: done }}
+    response_headers: {{ set: {{ x-total: "3" }} }}
+    cors:
+      allow_origins: ["*"]
+      allow_headers: [x-token]
+      expose_headers: [x-total]
+      max_age: 1m
+  - name: bookstore
+    match: {{ path_prefix: / }}
+    cluster: bookstore
+    auth: {{ api_keys: {{ file: "{keys}" }} }}
+    transcode: {{ descriptors: "{pb}", services: [bookstore.v1.Bookstore] }}
+    cors:
+      allow_origins: ["https://app.test", "https://*.example.test"]
+      allow_headers: [x-api-key]
+clusters: [{{ name: bookstore, protocol: h2c, endpoints: ["{up}"] }}]
+"#,
+        keys = keys.display(),
+        pb = pb.display(),
+        up = server.addr(),
+    );
+    let gw = start(&yaml).await;
+    let c = HttpClient::http1();
+    let get_shelf = "/bookstore.v1.Bookstore/GetShelf";
+    let preflight = |path: &str, origin: &str, method: &str, headers: &str| {
+        c.send(request(
+            "OPTIONS",
+            &gw.url(path),
+            &[
+                ("origin", origin),
+                ("access-control-request-method", method),
+                ("access-control-request-headers", headers),
+            ],
+            Vec::new(),
+        ))
+    };
+    let web_headers = "content-type,x-grpc-web,x-user-agent,grpc-timeout,x-api-key";
+
+    // Allowed: an exact origin and a subdomain pattern; no credential needed.
+    for origin in ["https://app.test", "https://a.example.test"] {
+        let r = preflight(get_shelf, origin, "POST", web_headers).await;
+        assert_eq!(r.status, 204, "{origin}: {r:?}");
+        assert_eq!(r.header("access-control-allow-origin"), origin);
+        assert!(r.header("access-control-allow-methods").contains("POST"));
+        let allowed = r.header("access-control-allow-headers");
+        for h in web_headers.split(',') {
+            assert!(allowed.contains(h), "{h} not in {allowed}");
+        }
+        assert_eq!(r.header("vary"), "Origin");
+        assert!(r.body.is_empty());
+    }
+    // Refused: another origin (also one that only ends like an allowed one), a header
+    // the route does not allow.
+    for (origin, headers) in [
+        ("https://evil.test", "content-type"),
+        ("https://example.test", "content-type"),
+        ("https://app.test", "content-type,x-secret"),
+    ] {
+        let r = preflight(get_shelf, origin, "POST", headers).await;
+        assert_eq!(r.status, 403, "{origin} {headers}: {r:?}");
+        assert_eq!(r.json()["error"], "cors_rejected");
+        assert_eq!(r.json()["request_id"], r.header("x-request-id"));
+        assert!(r.header("access-control-allow-origin").is_empty());
+    }
+
+    // The actual call from an allowed origin: the answer is readable, grpc-status exposed.
+    let call = |origin: &'static str, key: &'static str| {
+        let mut h = vec![
+            ("content-type", "application/grpc-web+proto"),
+            ("origin", origin),
+        ];
+        if !key.is_empty() {
+            h.push(("x-api-key", key));
+        }
+        c.send(request("POST", &gw.url(get_shelf), &h, frame(&[0x08, 3])))
+    };
+    let r = call("https://app.test", "sk-web-0123456789").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(split(&r.body).0, vec![Bytes::from(shelf(3))]);
+    assert_eq!(r.header("access-control-allow-origin"), "https://app.test");
+    let exposed = r.header("access-control-expose-headers");
+    assert!(
+        exposed.contains("grpc-status") && exposed.contains("grpc-message"),
+        "{exposed}"
+    );
+    // The gateway's own error (no key) reaches the script too, as a gRPC status.
+    let r = call("https://app.test", "").await;
+    assert_grpc_error(&r, "16", "authentication required");
+    assert_eq!(r.header("access-control-allow-origin"), "https://app.test");
+    // Another origin: answered, but without CORS headers the browser hides it.
+    let r = call("https://evil.test", "sk-web-0123456789").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.header("access-control-allow-origin").is_empty());
+    assert_eq!(r.header("vary"), "Origin");
+
+    // A route without transcode, matching only PUT: the preflight announces PUT.
+    let r = preflight("/plain", "https://any.test", "PUT", "x-token").await;
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), "https://any.test");
+    assert_eq!(r.header("access-control-allow-methods"), "PUT");
+    assert_eq!(r.header("access-control-allow-headers"), "x-token");
+    assert_eq!(r.header("access-control-max-age"), "60");
+    let r = preflight("/plain", "https://any.test", "DELETE", "").await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = c
+        .send(request(
+            "PUT",
+            &gw.url("/plain"),
+            &[("origin", "https://any.test")],
+            "x",
+        ))
+        .await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "done"));
+    assert_eq!(r.header("access-control-allow-origin"), "https://any.test");
+    assert_eq!(r.header("access-control-expose-headers"), "x-total");
+    gw.stop().await;
+}
