@@ -238,7 +238,7 @@ fn assert_grpc_error(r: &TestResponse, code: &str, needle: &str) {
 }
 
 /// Errors the gateway itself answers to gRPC-Web and gRPC clients (no route, auth, a dead
-/// cluster, a body over the limit) are gRPC statuses, not JSON bodies they cannot read.
+/// cluster, a timeout, a body over the limit) are gRPC statuses, not JSON bodies they cannot read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gateway_errors_are_grpc_statuses_for_grpc_clients() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transcode/tests/grpc");
@@ -263,12 +263,22 @@ routes:
     cluster: bookstore
     auth: {{ api_keys: {{ file: "{keys}" }} }}
     transcode: {{ descriptors: "{pb}", services: [bookstore.v1.Bookstore], max_request_bytes: 64 }}
+  - name: narrow
+    match: {{ path_prefix: /bookstore.v1.Bookstore/ListBooks, headers: [{{ name: x-narrow, present: true }}] }}
+    cluster: narrow
+    transcode: {{ descriptors: "{pb}", services: [bookstore.v1.Bookstore] }}
+  - name: slow
+    match: {{ path_prefix: /bookstore.v1.Bookstore/ListBooks }}
+    cluster: bookstore
+    timeout: 500ms
+    transcode: {{ descriptors: "{pb}", services: [bookstore.v1.Bookstore] }}
   - name: down
     match: {{ path_prefix: /down.v1.Down/ }}
     cluster: down
 clusters:
   - {{ name: bookstore, protocol: h2c, endpoints: ["{up}"] }}
   - {{ name: down, protocol: h2c, endpoints: ["{dead}"] }}
+  - {{ name: narrow, protocol: h2c, endpoints: ["{up}"], max_requests: 1 }}
 "#,
         keys = keys.display(),
         pb = pb.display(),
@@ -304,6 +314,34 @@ clusters:
     )
     .await;
     assert_grpc_error(&r, "8", "larger than 64 bytes");
+
+    // The route's timeout passes before the answer's head (no book, then 1.5 s of work):
+    // 504 → DEADLINE_EXCEEDED (4).
+    let slow = frame(&[0x08, 1, 0x30, 0xdc, 0x0b]);
+    let r = web("/bookstore.v1.Bookstore/ListBooks", &[], slow).await;
+    assert_grpc_error(&r, "4", "did not answer within");
+
+    // A cluster at its max_requests: 503 → UNAVAILABLE (14) at once for the second call.
+    let url = gw.url("/bookstore.v1.Bookstore/ListBooks");
+    let first = tokio::spawn(async move {
+        let h = [("content-type", "application/grpc-web"), ("x-narrow", "1")];
+        // 3 s of work: long enough to still hold the slot on a busy machine.
+        let slow = frame(&[0x08, 1, 0x30, 0xb8, 0x17]);
+        HttpClient::http1()
+            .send(request("POST", &url, &h, slow))
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = web(
+        "/bookstore.v1.Bookstore/ListBooks",
+        &[("x-narrow", "1")],
+        frame(&[]),
+    )
+    .await;
+    assert_grpc_error(&r, "14", "(max_requests)");
+    // The first call, no book then the work, ends well (trailers-only: status 0 in headers).
+    let first = first.await.unwrap();
+    assert_eq!(first.header("grpc-status"), "0", "{first:?}");
 
     // No route: 404 → UNIMPLEMENTED (12).
     let r = web("/nowhere.v1.X/Call", &[], frame(&[])).await;
