@@ -10,6 +10,12 @@
 //! would also cut idle connections at the header deadline; this wrapper keeps the two apart.
 //! The service marks requests in flight through [`Activity`].
 //!
+//! An HTTP/1 connection idle for [`PARK_AFTER`] is **parked**: its socket moves to a
+//! [`ParkSlot`] and hyper reads EOF, so hyper's per-connection state (8 KiB read and 8 KiB
+//! write buffers, the service future's slot: ~25 KiB) is freed while the client sits idle,
+//! as nginx frees its buffers on keep-alive. The listener waits for the client's next bytes on
+//! the bare socket and serves them with a new hyper connection.
+//!
 //! It also scans each request head's header names for `Content-Length` together with
 //! `Transfer-Encoding`: hyper resolves that pair by dropping `Content-Length` (which the
 //! service cannot see), but a gateway refuses it outright as a smuggling attempt.
@@ -17,8 +23,8 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,7 +36,8 @@ use tokio::time::{Instant, Sleep};
 pub struct Activity {
     in_flight: AtomicUsize,
     finished: AtomicUsize,
-    ambiguous_framing: std::sync::atomic::AtomicBool,
+    ambiguous_framing: AtomicBool,
+    upgraded: AtomicBool,
 }
 
 impl Activity {
@@ -38,6 +45,11 @@ impl Activity {
     /// `Transfer-Encoding` (cleared by reading).
     pub fn take_ambiguous_framing(&self) -> bool {
         self.ambiguous_framing.swap(false, Ordering::Relaxed)
+    }
+
+    /// Marks the connection as handed to an upgrade (a tunnel): it is never parked.
+    pub fn set_upgraded(&self) {
+        self.upgraded.store(true, Ordering::Relaxed);
     }
 
     /// Marks a request in flight until the returned guard is dropped.
@@ -68,9 +80,49 @@ enum Phase {
     Head,
 }
 
+/// How long an HTTP/1 connection sits idle before it is parked. Long enough that a busy
+/// keep-alive client never pays for a new hyper connection; parking costs one (a few µs).
+pub const PARK_AFTER: Duration = Duration::from_millis(250);
+
+/// Where a parked connection's socket goes.
+pub struct ParkSlot<T>(Arc<Mutex<Option<T>>>);
+
+impl<T> ParkSlot<T> {
+    /// An empty slot.
+    pub fn new() -> Self {
+        ParkSlot(Arc::new(Mutex::new(None)))
+    }
+
+    /// The parked socket, if the connection was parked.
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, io: T) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(io);
+    }
+}
+
+impl<T> Default for ParkSlot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Clone for ParkSlot<T> {
+    fn clone(&self) -> Self {
+        ParkSlot(self.0.clone())
+    }
+}
+
 /// The connection's I/O with the timeouts above.
 pub struct TimedIo<T> {
-    inner: T,
+    /// `None` once parked.
+    inner: Option<T>,
+    park: Option<ParkSlot<T>>,
+    /// The read deadline is the park delay, not the idle timeout.
+    park_armed: bool,
+    idle_since: Instant,
     activity: Arc<Activity>,
     idle_timeout: Duration,
     header_timeout: Duration,
@@ -156,7 +208,10 @@ impl<T> TimedIo<T> {
         // A new connection must send its first head within the header timeout.
         let first = idle_timeout.min(header_timeout);
         TimedIo {
-            inner,
+            inner: Some(inner),
+            park: None,
+            park_armed: false,
+            idle_since: Instant::now(),
             activity,
             idle_timeout,
             header_timeout,
@@ -168,9 +223,25 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// The wrapped I/O (to peek at it).
-    pub fn get_ref(&self) -> &T {
-        &self.inner
+    /// The wrapped I/O (to peek at it); `None` once parked.
+    pub fn get_ref(&self) -> Option<&T> {
+        self.inner.as_ref()
+    }
+
+    /// Parks the connection into `slot` after [`PARK_AFTER`] idle (HTTP/1 only: hyper takes
+    /// EOF while idle as a clean close, an HTTP/2 peer would not).
+    pub fn parking(mut self, slot: ParkSlot<T>) -> Self {
+        self.park = Some(slot);
+        self
+    }
+
+    /// When an idle connection's deadline fires: parking first if enabled.
+    fn idle_wait(&self) -> Duration {
+        if self.park.is_some() && !self.activity.upgraded.load(Ordering::Relaxed) {
+            PARK_AFTER.min(self.idle_timeout)
+        } else {
+            self.idle_timeout
+        }
     }
 
     fn refresh_phase(&mut self) {
@@ -181,12 +252,41 @@ impl<T> TimedIo<T> {
         } else if self.phase == Phase::Busy || finished != self.seen_finished {
             // A request just completed: the idle clock starts now.
             self.phase = Phase::Idle;
-            self.read_deadline
-                .as_mut()
-                .reset(Instant::now() + self.idle_timeout);
+            self.idle_since = Instant::now();
+            let wait = self.idle_wait();
+            self.park_armed = wait < self.idle_timeout;
+            self.read_deadline.as_mut().reset(self.idle_since + wait);
         }
         self.seen_finished = finished;
     }
+}
+
+impl<T> TimedIo<T> {
+    /// Moves the socket to the park slot when the connection is idle (no request, nothing
+    /// received, no write pending) and its idle timeout has not passed yet.
+    fn park_now(&mut self) -> bool {
+        let Some(slot) = &self.park else {
+            return false;
+        };
+        if self.phase != Phase::Idle
+            || self.write_stall.is_some()
+            || self.activity.upgraded.load(Ordering::Relaxed)
+            || self.idle_since.elapsed() >= self.idle_timeout
+        {
+            return false;
+        }
+        match self.inner.take() {
+            Some(io) => {
+                slot.put(io);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn parked() -> io::Error {
+    io::Error::new(io::ErrorKind::BrokenPipe, "connection parked")
 }
 
 fn timed_out(what: &str) -> io::Error {
@@ -202,10 +302,15 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
         let this = &mut *self;
         this.refresh_phase();
         let before = buf.filled().len();
-        match Pin::new(&mut this.inner).poll_read(cx, buf) {
+        let Some(inner) = this.inner.as_mut() else {
+            // Parked: hyper sees EOF.
+            return Poll::Ready(Ok(()));
+        };
+        match Pin::new(inner).poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
                 if this.phase == Phase::Idle && buf.filled().len() > before {
                     this.phase = Phase::Head;
+                    this.park_armed = false;
                     this.scan = HeadScan::start();
                     this.read_deadline
                         .as_mut()
@@ -224,6 +329,18 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
                 if this.phase != Phase::Busy && this.read_deadline.as_mut().poll(cx).is_ready() {
+                    if this.park_armed {
+                        this.park_armed = false;
+                        if this.park_now() {
+                            return Poll::Ready(Ok(()));
+                        }
+                        // Not parked (a pending write, say): the rest of the idle timeout.
+                        let at = this.idle_since + this.idle_timeout;
+                        this.read_deadline.as_mut().reset(at);
+                        if this.read_deadline.as_mut().poll(cx).is_pending() {
+                            return Poll::Pending;
+                        }
+                    }
                     let what = if this.phase == Phase::Idle {
                         "idle"
                     } else {
@@ -268,7 +385,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(Err(parked()));
+        };
+        let polled = Pin::new(inner).poll_write(cx, buf);
         self.track_write(cx, polled)
     }
 
@@ -277,21 +397,31 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(Err(parked()));
+        };
+        let polled = Pin::new(inner).poll_write_vectored(cx, bufs);
         self.track_write(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.inner.as_ref().is_some_and(|i| i.is_write_vectored())
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let polled = Pin::new(&mut self.inner).poll_flush(cx);
+        let Some(inner) = self.inner.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        let polled = Pin::new(inner).poll_flush(cx);
         self.track_write(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        // Parked: the socket stays open for the client's next request.
+        match self.inner.as_mut() {
+            Some(inner) => Pin::new(inner).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 }
 

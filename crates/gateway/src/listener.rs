@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::conn_io::{Activity, TimedIo};
+use crate::conn_io::{Activity, ParkSlot, TimedIo, PARK_AFTER};
 use crate::pipeline::{handle, ConnInfo};
 use crate::server::Shared;
 
@@ -288,36 +288,67 @@ impl Conn {
         }
     }
 
-    async fn serve_plain(self, stream: TcpStream, remote: SocketAddr) {
+    async fn serve_plain(self, mut stream: TcpStream, remote: SocketAddr) {
         let limits = &self.settings.config.limits;
         let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
-        let activity = Arc::new(Activity::default());
-        // The timeouts and the head scan sit above TLS: they need the plaintext.
-        let io = TimedIo::new(stream, activity.clone(), idle, header);
-        // The first bytes pick HTTP/1 or h2c; the wait is TimedIo's first-read deadline.
+        // A new connection must send its first bytes within TimedIo's first-read deadline.
+        let mut wait = idle.min(header);
+        loop {
+            let activity = Arc::new(Activity::default());
+            // The timeouts and the head scan sit above TLS: they need the plaintext.
+            let io = TimedIo::new(stream, activity.clone(), idle, header);
+            let Some(proto) = self.first_bytes(&io, wait, remote).await else {
+                return;
+            };
+            let slot = ParkSlot::new();
+            let io = match proto {
+                Proto::H1 => io.parking(slot.clone()),
+                Proto::H2 | Proto::Sniff => io,
+            };
+            // Boxed: a parked connection's task keeps only this loop's small state, not
+            // hyper's (2.8 KiB per connection otherwise).
+            Box::pin(self.serve_io(io, remote, false, proto, activity)).await;
+            // Parked (idle HTTP/1): hyper's state is gone; wait for the next request on the
+            // bare socket for the rest of the idle timeout.
+            match slot.take() {
+                Some(parked) => stream = parked,
+                None => return,
+            }
+            wait = idle.saturating_sub(PARK_AFTER);
+        }
+    }
+
+    /// Waits up to `wait` for a client's first bytes and picks the server from them; `None`
+    /// when the connection should close.
+    async fn first_bytes(
+        &self,
+        io: &TimedIo<TcpStream>,
+        wait: Duration,
+        remote: SocketAddr,
+    ) -> Option<Proto> {
+        let stream = io.get_ref()?;
         let mut first = [0u8; H2_PREFACE.len()];
         let mut stop = self.stop.clone();
         let peeked = tokio::select! {
-            r = tokio::time::timeout(idle.min(header), io.get_ref().peek(&mut first)) => r,
+            r = tokio::time::timeout(wait, stream.peek(&mut first)) => r,
             // Draining: like an idle keep-alive connection, it gets the grace period.
             _ = async {
                 let _ = stop.changed().await;
                 tokio::time::sleep(DRAIN_GRACE).await;
-            } => return,
+            } => return None,
         };
-        let proto = match peeked {
-            Ok(Ok(0)) => return,
-            Ok(Ok(n)) => proto_of(first.get(..n).unwrap_or_default()),
+        match peeked {
+            Ok(Ok(0)) => None,
+            Ok(Ok(n)) => Some(proto_of(first.get(..n).unwrap_or_default())),
             Ok(Err(e)) => {
-                tracing::debug!(%remote, error = %e, "connection failed before its first request");
-                return;
+                tracing::debug!(%remote, error = %e, "connection failed while idle");
+                None
             }
             Err(_) => {
-                tracing::debug!(%remote, "no request before the header read timeout");
-                return;
+                tracing::debug!(%remote, "no request before the idle or header read timeout");
+                None
             }
-        };
-        self.serve_io(io, remote, false, proto, activity).await
+        }
     }
 
     async fn serve_tls(self, acceptor: TlsAcceptor, stream: TcpStream, remote: SocketAddr) {
@@ -342,7 +373,7 @@ impl Conn {
     }
 
     async fn serve_io<I>(
-        self,
+        &self,
         io: I,
         remote: SocketAddr,
         tls: bool,
@@ -360,7 +391,7 @@ impl Conn {
         let service = service_fn(move |req| handle(shared.clone(), info.clone(), req));
         let io = TokioIo::new(io);
         let builders = self.settings.builders.clone();
-        let stop = self.stop;
+        let stop = self.stop.clone();
         match proto {
             Proto::H1 => {
                 let conn = builders.h1.serve_connection(io, service).with_upgrades();

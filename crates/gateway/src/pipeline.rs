@@ -348,6 +348,7 @@ async fn proxy(
     let switching = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     if switching {
         if let Some(client_upgrade) = client_upgrade {
+            conn.activity.set_upgraded();
             upgrade::splice(client_upgrade, hyper::upgrade::on(&mut resp));
         }
     }

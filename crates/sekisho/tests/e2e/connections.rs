@@ -79,6 +79,40 @@ async fn slow_headers_and_idle_connections_are_closed() {
     gw.stop().await;
 }
 
+/// Idle HTTP/1 connections are parked (hyper's state freed) after 250 ms and resumed by the
+/// client's next request; HTTP/2 connections are not parked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parked_keep_alive_connections_resume() {
+    let up = Upstream::named("svc").await;
+    let gw = start(&config(&up, "idle_timeout: 5s")).await;
+    let mut s = TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = [0u8; 1024];
+    for round in 0..3 {
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .unwrap();
+        let n = s.read(&mut buf).await.unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(text.starts_with("HTTP/1.1 200"), "round {round}: {text}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    // A request arriving in pieces across the park still gets the header read timeout's
+    // full allowance, then a response.
+    s.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"Host: t\r\n\r\n").await.unwrap();
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let h2 = HttpClient::h2c();
+    for _ in 0..2 {
+        assert_eq!(h2.get(gw.addr, "/").await.status, 200);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(up.count(), 6);
+    gw.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_get_431() {
     let up = Upstream::named("svc").await;

@@ -199,6 +199,8 @@ clusters:
     let head = String::from_utf8_lossy(&buf[..n]).to_string();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     for msg in [&b"ping"[..], b"second message"] {
+        // A tunnel idle past the HTTP/1 park delay stays a tunnel (regression: parking).
+        tokio::time::sleep(Duration::from_millis(400)).await;
         s.write_all(msg).await.unwrap();
         let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
             .await
