@@ -28,7 +28,7 @@ mod upgrade;
 pub use control::ReloadStatus;
 pub use handover::HandoverError;
 pub use plan::{compile, Plan};
-pub use respond::GatewayError;
+pub use respond::{GatewayError, GrpcClient};
 pub use server::{Gateway, ReloadSource, StartError, Upgrade};
 
 /// Errors carried by bodies.
