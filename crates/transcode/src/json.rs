@@ -147,7 +147,7 @@ fn locate_in_value(
 }
 
 /// Rewrites enum names to their declared spelling when they match ignoring case.
-fn fix_enum_case(desc: &MessageDescriptor, v: &mut Json) {
+pub(crate) fn fix_enum_case(desc: &MessageDescriptor, v: &mut Json) {
     let Json::Object(obj) = v else {
         return;
     };

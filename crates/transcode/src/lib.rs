@@ -46,7 +46,11 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod codec;
+#[doc(hidden)]
+pub mod differential;
 mod error;
+mod fast;
 mod fields;
 pub mod frame;
 pub mod grpc_web;

@@ -8,6 +8,7 @@ use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MethodDescriptor};
 
 use crate::error::TranscodeError;
+use crate::fast;
 use crate::fields::{resolve, set_path_var, set_text};
 use crate::frame::{put_frame_header, FRAME_HEADER_LEN};
 use crate::json;
@@ -137,6 +138,17 @@ impl<'a> Matched<'a> {
         content_type: Option<&str>,
         body: Bytes,
     ) -> Result<GrpcRequest, TranscodeError> {
+        self.encode(content_type, body, true)
+    }
+
+    /// [`Self::encode_request`], with or without the fast codec (`fast: false` is the
+    /// reference the differential tests compare against).
+    pub(crate) fn encode(
+        &self,
+        content_type: Option<&str>,
+        body: Bytes,
+        fast: bool,
+    ) -> Result<GrpcRequest, TranscodeError> {
         let b = self.binding;
         let input = b.method.input();
         let body_target = match &b.body {
@@ -185,11 +197,17 @@ impl<'a> Matched<'a> {
                 Ok(one_frame(Some((f, &body)), &[], &self.unbound_fields()?))
             }
             (Body::Whole, BodyFormat::Json) => {
+                if let Some(req) = fast.then(|| fast::encode_request(self, &body)).flatten() {
+                    return Ok(req);
+                }
                 let mut msg = json::decode(&input, &body, &self.transcoder.shared)?;
                 self.apply_path(&mut msg)?;
                 Ok(one_frame(None, &[], &msg.encode_to_vec()))
             }
             (Body::Field(f), BodyFormat::Json) => {
+                if let Some(req) = fast.then(|| fast::encode_request(self, &body)).flatten() {
+                    return Ok(req);
+                }
                 let mut msg = DynamicMessage::new(input);
                 self.apply_query(&mut msg)?;
                 set_body_field(&mut msg, f, &body, self)?;
@@ -241,7 +259,7 @@ impl<'a> Matched<'a> {
     }
 
     /// The path-bound fields alone, encoded.
-    fn path_fields(&self) -> Result<Vec<u8>, TranscodeError> {
+    pub(crate) fn path_fields(&self) -> Result<Vec<u8>, TranscodeError> {
         if self.binding.vars.is_empty() {
             return Ok(Vec::new());
         }
@@ -258,7 +276,7 @@ impl<'a> Matched<'a> {
         Ok(msg)
     }
 
-    fn unbound_fields(&self) -> Result<Vec<u8>, TranscodeError> {
+    pub(crate) fn unbound_fields(&self) -> Result<Vec<u8>, TranscodeError> {
         if self.binding.vars.is_empty() && self.query.is_none_or(str::is_empty) {
             return Ok(Vec::new());
         }

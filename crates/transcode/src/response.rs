@@ -8,7 +8,9 @@ use http::{HeaderMap, StatusCode};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 
+use crate::codec::PlanId;
 use crate::error::TranscodeError;
+use crate::fast;
 use crate::frame::{Frame, FrameDecoder};
 use crate::request::{BodyFormat, HttpBodyMsg};
 use crate::rules::{is_http_body, Binding};
@@ -50,6 +52,8 @@ pub struct ResponseTranscoder {
     /// The unary body, once its message arrived.
     unary: Option<Bytes>,
     content_type: String,
+    /// The fast codec's plan for the rendered message, if it has one.
+    plan: Option<PlanId>,
 }
 
 impl ResponseTranscoder {
@@ -79,7 +83,15 @@ impl ResponseTranscoder {
             count: 0,
             unary: None,
             content_type: content_type.to_owned(),
+            plan: binding.fast.output,
         }
+    }
+
+    /// The same transcoder on the `DynamicMessage` path only (the differential tests'
+    /// reference).
+    pub(crate) fn without_fast_codec(mut self) -> Self {
+        self.plan = None;
+        self
     }
 
     /// True if the response is a stream (write the head at the first bytes from `push`).
@@ -196,39 +208,59 @@ impl ResponseTranscoder {
                     }
                 })
             }
-            (BodyFormat::Json, rb) => {
-                let msg = DynamicMessage::decode(self.output.clone(), payload).map_err(bad)?;
-                let ser = &self.shared.ser;
-                let mut buf = Vec::with_capacity(128);
-                let json_err = |e: serde_json::Error| {
-                    TranscodeError::Upstream(format!("cannot write JSON: {e}"))
-                };
-                match rb {
-                    None => msg
-                        .serialize_with_options(&mut serde_json::Serializer::new(&mut buf), ser)
-                        .map_err(json_err)?,
-                    Some(f) => match msg.get_field(f).as_ref() {
-                        prost_reflect::Value::Message(m) if !f.is_list() && !f.is_map() => m
-                            .serialize_with_options(&mut serde_json::Serializer::new(&mut buf), ser)
-                            .map_err(json_err)?,
-                        _ => {
-                            // Render the parent and keep the field's value (rare path).
-                            let v = msg
-                                .serialize_with_options(serde_json::value::Serializer, ser)
-                                .map_err(json_err)?;
-                            let key = if self.shared.opts.use_proto_field_names {
-                                f.name()
-                            } else {
-                                f.json_name()
-                            };
-                            let field = v.get(key).cloned().unwrap_or_else(|| default_json(f));
-                            serde_json::to_writer(&mut buf, &field).map_err(json_err)?;
-                        }
-                    },
+            (BodyFormat::Json, None) if self.plan.is_some() => {
+                let fast = self
+                    .plan
+                    .and_then(|id| fast::render_response(&self.shared, id, &payload));
+                match fast {
+                    Some(json) => Ok(json.into()),
+                    None => self.render_dynamic(payload, None),
                 }
-                Ok(buf.into())
+            }
+            (BodyFormat::Json, rb) => {
+                let rb = rb.clone();
+                self.render_dynamic(payload, rb.as_ref())
             }
         }
+    }
+
+    /// One message as JSON through `DynamicMessage` (every case the codec declines).
+    fn render_dynamic(
+        &self,
+        payload: Bytes,
+        rb: Option<&FieldDescriptor>,
+    ) -> Result<Bytes, TranscodeError> {
+        let bad =
+            |e: prost::DecodeError| TranscodeError::Upstream(format!("undecodable message: {e}"));
+        let msg = DynamicMessage::decode(self.output.clone(), payload).map_err(bad)?;
+        let ser = &self.shared.ser;
+        let mut buf = Vec::with_capacity(128);
+        let json_err =
+            |e: serde_json::Error| TranscodeError::Upstream(format!("cannot write JSON: {e}"));
+        match rb {
+            None => msg
+                .serialize_with_options(&mut serde_json::Serializer::new(&mut buf), ser)
+                .map_err(json_err)?,
+            Some(f) => match msg.get_field(f).as_ref() {
+                prost_reflect::Value::Message(m) if !f.is_list() && !f.is_map() => m
+                    .serialize_with_options(&mut serde_json::Serializer::new(&mut buf), ser)
+                    .map_err(json_err)?,
+                _ => {
+                    // Render the parent and keep the field's value (rare path).
+                    let v = msg
+                        .serialize_with_options(serde_json::value::Serializer, ser)
+                        .map_err(json_err)?;
+                    let key = if self.shared.opts.use_proto_field_names {
+                        f.name()
+                    } else {
+                        f.json_name()
+                    };
+                    let field = v.get(key).cloned().unwrap_or_else(|| default_json(f));
+                    serde_json::to_writer(&mut buf, &field).map_err(json_err)?;
+                }
+            },
+        }
+        Ok(buf.into())
     }
 
     /// Ends the response: `headers` are the gRPC response headers, `trailers` its

@@ -33,6 +33,8 @@ pub(crate) struct Binding {
     pub vars: Vec<Vec<FieldDescriptor>>,
     pub body: Body,
     pub response_body: Option<FieldDescriptor>,
+    /// What the fast codec may do for this binding (filled once the codec is built).
+    pub fast: crate::fast::FastPlans,
 }
 
 pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
@@ -73,6 +75,7 @@ pub(crate) fn auto_binding(method: &MethodDescriptor) -> Result<Binding, Transco
         vars: Vec::new(),
         body: Body::Whole,
         response_body: None,
+        fast: Default::default(),
     })
 }
 
@@ -189,5 +192,6 @@ fn binding(method: &MethodDescriptor, rule: &DynamicMessage) -> Result<Binding, 
         vars,
         body,
         response_body,
+        fast: Default::default(),
     })
 }

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use http::Method;
 use prost_reflect::{DescriptorPool, DeserializeOptions, SerializeOptions, Value};
 
+use crate::codec::Codec;
 use crate::error::TranscodeError;
+use crate::fast::FastPlans;
 use crate::request::{BodyFormat, Matched};
-use crate::rules::{auto_binding, bindings_from_rule, Binding};
+use crate::rules::{auto_binding, bindings_from_rule, Binding, Body};
 use crate::trie::Trie;
 
 /// How a server-streaming response is written to the HTTP client.
@@ -62,6 +64,8 @@ pub(crate) struct Shared {
     pub opts: Options,
     pub ser: SerializeOptions,
     pub de: DeserializeOptions,
+    /// Plans of the fast JSON ⇄ protobuf codec.
+    pub codec: Codec,
 }
 
 /// HTTP/JSON and HTTP/Protobuf to gRPC for the chosen services of one descriptor set.
@@ -121,6 +125,21 @@ impl Transcoder {
                 });
             }
         }
+        let codec = Codec::new(bindings.iter().flat_map(|b| {
+            let body = match &b.body {
+                Body::Field(f) => match f.kind() {
+                    prost_reflect::Kind::Message(m) => Some(m),
+                    _ => None,
+                },
+                _ => None,
+            };
+            [Some(b.method.input()), Some(b.method.output()), body]
+                .into_iter()
+                .flatten()
+        }));
+        for b in &mut bindings {
+            b.fast = FastPlans::new(b, &codec);
+        }
         let ser = SerializeOptions::new()
             .stringify_64_bit_integers(true)
             .use_proto_field_name(opts.use_proto_field_names)
@@ -132,6 +151,7 @@ impl Transcoder {
                 opts,
                 ser,
                 de,
+                codec,
             }),
             bindings,
             trie,
