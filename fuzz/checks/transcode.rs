@@ -141,3 +141,69 @@ fn assert_framed(body: &Bytes) {
         "unexpected frame flags"
     );
 }
+
+/// Transcoders for all 16 combinations of the message-mapping options (bit 0: reject
+/// unknown fields, 1: case-insensitive enums, 2: proto field names, 3: emit defaults).
+pub fn all_options() -> &'static [Transcoder] {
+    static T: OnceLock<Vec<Transcoder>> = OnceLock::new();
+    T.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(super::REPO_ROOT)
+            .join("crates/transcode/tests/grpc");
+        let set = sekisho_test_support::grpc_server::build_descriptor_set(&dir, "bookstore.proto");
+        let services = ["bookstore.v1.Bookstore".to_string()];
+        (0..16u8)
+            .map(|bits| {
+                let opts = Options {
+                    reject_unknown_fields: bits & 1 != 0,
+                    case_insensitive_enums: bits & 2 != 0,
+                    use_proto_field_names: bits & 4 != 0,
+                    emit_defaults: bits & 8 != 0,
+                    ..Options::default()
+                };
+                Transcoder::new(&set, &services, opts).expect("test descriptors load")
+            })
+            .collect()
+    })
+}
+
+/// Requests with a JSON body the fast codec encodes: `body: "*"` (with and without a path
+/// variable), the auto mapping, `body: "field"` with path, query and nested path fields.
+const DIFF_REQUESTS: [(Method, &str, Option<&str>); 6] = [
+    (Method::POST, "/v1/echo", None),
+    (Method::POST, "/bookstore.v1.Bookstore/Ping", None),
+    (Method::POST, "/v1/shelves/1/books", Some("request_id=r&book.title=t")),
+    (Method::PATCH, "/v1/shelves/1/books/2", Some("updateMask=title,author")),
+    (Method::POST, "/v1/shelves/1/books/2:publish", None),
+    (Method::POST, "/v1/shelves/0/books", Some("requestId=0")),
+];
+
+/// Responses the fast codec renders: `Everything` (every field kind), `Book`, `Shelf`.
+const DIFF_RESPONSES: [(Method, &str); 3] = [
+    (Method::POST, "/v1/echo"),
+    (Method::GET, "/v1/shelves/1/books/2"),
+    (Method::GET, "/v1/shelves/1"),
+];
+
+/// `transcode_differential`: byte 0 picks the options (low 4 bits), the direction
+/// (bit 4) and the route (high 3 bits); the rest is a JSON request body or a response
+/// message's wire bytes. The fast codec and the `DynamicMessage` path must agree: the
+/// same request message, the same JSON, the same error.
+pub fn check_differential(data: &[u8]) {
+    let Some((&sel, rest)) = data.split_first() else {
+        return;
+    };
+    let t = &all_options()[usize::from(sel & 0x0f)];
+    let route = usize::from(sel >> 5);
+    let r = if sel & 0x10 == 0 {
+        let (method, path, query) = &DIFF_REQUESTS[route % DIFF_REQUESTS.len()];
+        let ct = Some("application/json");
+        sekisho_transcode::differential::check_request(t, method, path, *query, ct, rest)
+    } else {
+        let (method, path) = &DIFF_RESPONSES[route % DIFF_RESPONSES.len()];
+        sekisho_transcode::differential::check_response(t, method, path, rest)
+    };
+    if let Err(e) = r {
+        panic!("fast codec and DynamicMessage path disagree: {e}");
+    }
+}

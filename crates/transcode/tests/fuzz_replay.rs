@@ -39,3 +39,8 @@ fn transcode_query_inputs() {
 fn transcode_json_inputs() {
     replay("transcode_json", checks::check_json);
 }
+
+#[test]
+fn transcode_differential_inputs() {
+    replay("transcode_differential", checks::check_differential);
+}
