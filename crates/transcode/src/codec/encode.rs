@@ -75,7 +75,13 @@ impl<'de> Visitor<'de> for MsgVisitor<'_, '_> {
                 if self.cx.deny_unknown {
                     return Err(de::Error::custom("unknown field"));
                 }
-                map.next_value::<IgnoredAny>()?;
+                if self.cx.case_insensitive_enums {
+                    // That path parses the whole document first, which checks what
+                    // skipping does not (UTF-8 in strings, numbers in range).
+                    map.next_value::<serde_json::Value>()?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
                 continue;
             };
             let f = &plan.fields[i];
