@@ -172,8 +172,16 @@ pub fn all_options() -> &'static [Transcoder] {
 const DIFF_REQUESTS: [(Method, &str, Option<&str>); 6] = [
     (Method::POST, "/v1/echo", None),
     (Method::POST, "/bookstore.v1.Bookstore/Ping", None),
-    (Method::POST, "/v1/shelves/1/books", Some("request_id=r&book.title=t")),
-    (Method::PATCH, "/v1/shelves/1/books/2", Some("updateMask=title,author")),
+    (
+        Method::POST,
+        "/v1/shelves/1/books",
+        Some("request_id=r&book.title=t"),
+    ),
+    (
+        Method::PATCH,
+        "/v1/shelves/1/books/2",
+        Some("updateMask=title,author"),
+    ),
     (Method::POST, "/v1/shelves/1/books/2:publish", None),
     (Method::POST, "/v1/shelves/0/books", Some("requestId=0")),
 ];

@@ -146,10 +146,6 @@ impl Renderer<'_, '_> {
             if !ok {
                 return Err(decline("wire type mismatch"));
             }
-            if matches!(f.ty, Scalar::String) && !matches!(f.shape, Shape::Map { .. }) {
-                // prost checks every occurrence, also those a later one replaces.
-                std::str::from_utf8(&wire[start..end]).map_err(|_| decline("utf-8"))?;
-            }
             let fi = fi as u32;
             if let Some(o) = f.oneof {
                 winner[usize::from(o)] = fi;
@@ -176,6 +172,15 @@ impl Renderer<'_, '_> {
                 k += 1;
             }
             let occs = from..k;
+            if matches!((&f.ty, &f.shape), (Scalar::String, Shape::Single)) {
+                // prost checks every string it decodes, also those a later value replaces
+                // (the rendered one is checked as it is written).
+                for k in occs.clone().rev().skip(1) {
+                    let o = self.scratch[k];
+                    std::str::from_utf8(&wire[o.start as usize..o.end as usize])
+                        .map_err(|_| decline("utf-8"))?;
+                }
+            }
             if let Some(o) = f.oneof {
                 if winner[usize::from(o)] != fi as u32 {
                     // Replaced by another member (or never set): a replaced message was
@@ -183,6 +188,11 @@ impl Renderer<'_, '_> {
                     if !occs.is_empty() && matches!(f.ty, Scalar::Message(_) | Scalar::Delegate(_))
                     {
                         return Err(decline("replaced oneof message"));
+                    }
+                    if let (Scalar::String, Some(k)) = (&f.ty, occs.clone().last()) {
+                        let o = self.scratch[k];
+                        std::str::from_utf8(&wire[o.start as usize..o.end as usize])
+                            .map_err(|_| decline("utf-8"))?;
                     }
                     continue;
                 }
