@@ -80,6 +80,16 @@ fn varint(wire: &[u8], i: &mut usize) -> Result<u64, Fallback> {
     Ok(v)
 }
 
+/// Reads a field key; like prost, a key past `u32::MAX` is invalid (not its number).
+#[inline]
+fn field_key(wire: &[u8], i: &mut usize) -> Result<u64, Fallback> {
+    let key = varint(wire, i)?;
+    if key > u64::from(u32::MAX) {
+        return Err(decline("key past u32"));
+    }
+    Ok(key)
+}
+
 /// Skips one value of `wire_type` at `*i`; returns its bytes' range.
 #[inline]
 fn value_range(wire: &[u8], i: &mut usize, wire_type: u64) -> Result<(usize, usize), Fallback> {
@@ -126,9 +136,9 @@ impl Renderer<'_, '_> {
         let mut last_field = 0u32;
         let mut i = 0;
         while i < wire.len() {
-            let key = varint(wire, &mut i)?;
+            let key = field_key(wire, &mut i)?;
             let wire_type = key & 7;
-            let number = u32::try_from(key >> 3).map_err(|_| decline("key"))?;
+            let number = (key >> 3) as u32;
             if number == 0 {
                 return Err(decline("field number 0"));
             }
@@ -527,7 +537,7 @@ fn parse_entry<'w>(
     };
     let mut i = 0;
     while i < wire.len() {
-        let k = varint(wire, &mut i)?;
+        let k = field_key(wire, &mut i)?;
         let wire_type = k & 7;
         let (s, end) = value_range(wire, &mut i, wire_type)?;
         let (slot, ty) = match k >> 3 {
