@@ -22,6 +22,11 @@ for pair in "${pkgs[@]}"; do
     missing+=("$pkg")
   fi
 done
+# protoc's well-known types (google/protobuf/*.proto) come with libprotobuf-dev, which
+# protobuf-compiler only recommends: the transcoding tests' protos import them.
+if [ ! -f /usr/include/google/protobuf/descriptor.proto ]; then
+  missing+=("libprotobuf-dev")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "test.sh: installing ${missing[*]}" >&2
   sudo=""

@@ -2,7 +2,7 @@
 //! every request and answer with a reply chosen by the test.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -102,6 +102,9 @@ pub struct Upstream {
     connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
     conn_tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    /// Set by [`Upstream::stop`]: aborting tasks is asynchronous (one may be mid-poll on
+    /// another worker thread), so requests check this before they count.
+    stopped: Arc<AtomicBool>,
 }
 
 impl Upstream {
@@ -145,8 +148,10 @@ impl Upstream {
         let connections = Arc::new(AtomicUsize::new(0));
         let handler: Handler = Arc::new(handler);
         let conn_tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let stopped = Arc::new(AtomicBool::new(false));
         let task = {
             let conn_tasks = conn_tasks.clone();
+            let stopped = stopped.clone();
             let seen = seen.clone();
             let connections = connections.clone();
             let tls = tls.map(tokio_rustls::TlsAcceptor::from);
@@ -157,10 +162,12 @@ impl Upstream {
                     };
                     let conn = connections.fetch_add(1, Ordering::SeqCst);
                     let (seen, handler, tls) = (seen.clone(), handler.clone(), tls.clone());
+                    let conn_stopped = stopped.clone();
                     let conn_task = tokio::spawn(async move {
                         let service =
                             service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                                 let (seen, handler) = (seen.clone(), handler.clone());
+                                let stopped = conn_stopped.clone();
                                 async move {
                                     let (parts, body) = req.into_parts();
                                     let body = body
@@ -179,6 +186,10 @@ impl Upstream {
                                     let reply = handler(&s);
                                     {
                                         let mut seen = seen.lock().expect("lock");
+                                        if stopped.load(Ordering::SeqCst) {
+                                            // Dead: the connection closes unanswered.
+                                            return Err(Stopped);
+                                        }
                                         // Bounded for long runs (fuzzing); tests stay far below.
                                         if seen.len() < MAX_RECORDED {
                                             seen.push(s);
@@ -187,7 +198,7 @@ impl Upstream {
                                     if !reply.delay.is_zero() {
                                         tokio::time::sleep(reply.delay).await;
                                     }
-                                    Ok::<_, std::convert::Infallible>(to_response(reply))
+                                    Ok::<_, Stopped>(to_response(reply))
                                 }
                             });
                         let builder =
@@ -209,6 +220,10 @@ impl Upstream {
                     });
                     // Only live connections are kept: a handle keeps its task's memory alive.
                     let mut tasks = conn_tasks.lock().expect("lock");
+                    if stopped.load(Ordering::SeqCst) {
+                        conn_task.abort();
+                        return;
+                    }
                     tasks.retain(|t| !t.is_finished());
                     tasks.push(conn_task.abort_handle());
                 }
@@ -221,6 +236,7 @@ impl Upstream {
             connections,
             task,
             conn_tasks,
+            stopped,
         }
     }
 
@@ -252,11 +268,29 @@ impl Upstream {
     /// Dies like a killed process: stops accepting and closes every open connection.
     pub fn stop(&self) {
         self.task.abort();
-        for t in self.conn_tasks.lock().expect("lock").drain(..) {
+        let mut tasks = self.conn_tasks.lock().expect("lock");
+        // Under the seen lock: a request counted after this returns would be a lie.
+        {
+            let _seen = self.seen.lock().expect("lock");
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+        for t in tasks.drain(..) {
             t.abort();
         }
     }
 }
+
+/// A stopped upstream's answer to a request that raced with [`Upstream::stop`].
+#[derive(Debug)]
+struct Stopped;
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("upstream stopped")
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 impl Drop for Upstream {
     fn drop(&mut self) {
