@@ -37,6 +37,6 @@ mod template;
 pub use host::normalize_host;
 pub use normalize::{normalize_path, NormalizedPath, PathError};
 pub use params::Params;
-pub use predicate::HeaderPredicate;
+pub use predicate::{HeaderLookup, HeaderPredicate};
 pub use spec::{BuildError, HostMatch, PathMatch, RouteSpec};
 pub use table::{MatchKind, RouteMatch, Router, RouterBuilder};

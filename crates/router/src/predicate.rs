@@ -3,6 +3,20 @@
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 
+/// Where a request's headers can be looked up: an `http::HeaderMap`, or a parsed
+/// HTTP/1.1 head that was never turned into one (the gateway's fast path).
+pub trait HeaderLookup {
+    /// The first value of the header `name` (lowercase, as `HeaderName` holds it),
+    /// matched case-insensitively.
+    fn first_value(&self, name: &HeaderName) -> Option<&[u8]>;
+}
+
+impl HeaderLookup for HeaderMap {
+    fn first_value(&self, name: &HeaderName) -> Option<&[u8]> {
+        self.get(name).map(HeaderValue::as_bytes)
+    }
+}
+
 /// A header a route requires.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeaderPredicate {
@@ -18,11 +32,11 @@ impl HeaderPredicate {
     ///
     /// A value is compared with the header's *first* value only, so two routes
     /// asking for different values of one header can never both match.
-    pub fn matches(&self, headers: &HeaderMap) -> bool {
-        match (&self.value, headers.get(&self.name)) {
+    pub fn matches<H: HeaderLookup + ?Sized>(&self, headers: &H) -> bool {
+        match (&self.value, headers.first_value(&self.name)) {
             (_, None) => false,
             (None, Some(_)) => true,
-            (Some(want), Some(got)) => want == got,
+            (Some(want), Some(got)) => want.as_bytes() == got,
         }
     }
 

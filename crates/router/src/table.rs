@@ -28,7 +28,9 @@
 
 use std::cmp::Reverse;
 
-use http::{HeaderMap, Method};
+use http::Method;
+
+use crate::predicate::HeaderLookup;
 
 use crate::hash::FastMap;
 use crate::host::{normalize_host, wildcard_suffixes};
@@ -162,7 +164,7 @@ struct Entry<T> {
 }
 
 impl<T> Entry<T> {
-    fn accepts(&self, method: &Method, headers: &HeaderMap) -> bool {
+    fn accepts<H: HeaderLookup + ?Sized>(&self, method: &Method, headers: &H) -> bool {
         self.methods.contains(method) && self.headers.iter().all(|h| h.matches(headers))
     }
 
@@ -176,12 +178,12 @@ impl<T> Router<T> {
     ///
     /// `host` is the raw Host header or `:authority` (port, trailing dot and case
     /// are handled here); `path` must already be normalized ([`crate::normalize_path`]).
-    pub fn find<'r, 'p>(
+    pub fn find<'r, 'p, H: HeaderLookup + ?Sized>(
         &'r self,
         host: &str,
         path: &'p str,
         method: &Method,
-        headers: &HeaderMap,
+        headers: &H,
     ) -> Option<RouteMatch<'r, 'p, T>> {
         let host = normalize_host(host);
         let mut pick = |list: &[usize]| {

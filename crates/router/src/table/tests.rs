@@ -1,5 +1,5 @@
 use super::*;
-use http::{HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 
 mod build_errors;
