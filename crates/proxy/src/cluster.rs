@@ -7,7 +7,10 @@
 //!      ─► outcome (status / error) feeds outlier detection
 //! ```
 
+mod lease;
 mod resilience;
+
+pub use lease::Lease;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -388,39 +391,44 @@ impl Cluster {
             Checkout::Connect(slot) => Grant::Slot(slot),
             Checkout::Wait(rx) => ep.pool.wait(rx).await?,
         };
-        match grant {
-            Grant::H1(conn) => Ok(Conn::H1 { conn, reused: true }),
-            Grant::H2(conn) => Ok(Conn::H2 { conn, reused: true }),
-            Grant::Slot(slot) => {
-                let connected = self
-                    .connector
-                    .connect(ep.addr, ep.origin.server_name.as_ref(), &ep.pool, slot)
-                    .await;
-                match connected {
-                    Ok(Established::H1(conn)) => {
-                        ep.opened.fetch_add(1, Ordering::Relaxed);
-                        Ok(Conn::H1 {
-                            conn,
-                            reused: false,
-                        })
-                    }
-                    Ok(Established::H2(conn)) => {
-                        ep.opened.fetch_add(1, Ordering::Relaxed);
-                        Ok(Conn::H2 {
-                            conn,
-                            reused: false,
-                        })
-                    }
-                    Err(e) => {
-                        ep.connect_failures.fetch_add(1, Ordering::Relaxed);
-                        if ep.origin.ip.is_none() {
-                            // The address may be stale (a pod went away): re-resolve soon.
-                            self.resolver.refresh_soon(&ep.origin.host);
-                        }
-                        Err(e)
-                    }
-                }
+        let slot = match grant {
+            Grant::H1(conn) => return Ok(Conn::H1 { conn, reused: true }),
+            Grant::H2(conn) => return Ok(Conn::H2 { conn, reused: true }),
+            Grant::Slot(slot) => slot,
+            // Never offered to hyper's waiters; if it were, its slot dials anew.
+            Grant::Raw(raw) => raw.slot,
+        };
+        let connected = self
+            .connector
+            .connect(ep.addr, ep.origin.server_name.as_ref(), &ep.pool, slot)
+            .await;
+        match connected {
+            Ok(Established::H1(conn)) => {
+                ep.opened.fetch_add(1, Ordering::Relaxed);
+                Ok(Conn::H1 {
+                    conn,
+                    reused: false,
+                })
             }
+            Ok(Established::H2(conn)) => {
+                ep.opened.fetch_add(1, Ordering::Relaxed);
+                Ok(Conn::H2 {
+                    conn,
+                    reused: false,
+                })
+            }
+            Err(e) => {
+                ep.connect_failures.fetch_add(1, Ordering::Relaxed);
+                self.connect_failed(ep);
+                Err(e)
+            }
+        }
+    }
+
+    /// A dial to `ep` failed: a DNS-named address may be stale (a pod went away).
+    fn connect_failed(&self, ep: &Endpoint) {
+        if ep.origin.ip.is_none() {
+            self.resolver.refresh_soon(&ep.origin.host);
         }
     }
 

@@ -200,7 +200,7 @@ pub(crate) enum Handshake {
     ),
 }
 
-async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, UpstreamError> {
+pub(crate) async fn tcp_connect(addr: SocketAddr) -> Result<TcpStream, UpstreamError> {
     let failed = |source| UpstreamError::ConnectFailed { addr, source };
     let stream = TcpStream::connect(addr).await.map_err(failed)?;
     // Requests are small writes that must go out now, not after Nagle's delay.

@@ -217,16 +217,16 @@ pub enum UpstreamError {
         addr: SocketAddr,
         /// Whether any part of the request may have reached the upstream.
         request_sent: bool,
-        /// The hyper error.
-        source: hyper::Error,
+        /// The cause (hyper's error, or the socket's on the fast path).
+        source: crate::BoxError,
     },
     /// The upstream's response violated HTTP.
     #[error("upstream {addr}: protocol error: {source}")]
     Protocol {
         /// The endpoint.
         addr: SocketAddr,
-        /// The hyper error.
-        source: hyper::Error,
+        /// What was wrong.
+        source: crate::BoxError,
     },
     /// The request could not be sent (its body failed, or it is not valid for the protocol).
     #[error("upstream {addr}: invalid request: {source}")]
@@ -314,21 +314,27 @@ impl UpstreamError {
                 || reason == h2::Reason::COMPRESSION_ERROR
                 || reason == h2::Reason::FRAME_SIZE_ERROR
             {
-                return Self::Protocol { addr, source };
+                return Self::Protocol {
+                    addr,
+                    source: Box::new(source),
+                };
             }
             return Self::Reset {
                 addr,
                 request_sent: request_sent && !refused,
-                source,
+                source: Box::new(source),
             };
         }
         if source.is_parse() || source.is_parse_status() || source.is_parse_too_large() {
-            Self::Protocol { addr, source }
+            Self::Protocol {
+                addr,
+                source: Box::new(source),
+            }
         } else {
             Self::Reset {
                 addr,
                 request_sent,
-                source,
+                source: Box::new(source),
             }
         }
     }

@@ -36,7 +36,7 @@ mod snapshot;
 mod timings;
 mod tls;
 
-pub use cluster::{Cluster, InFlightGuard, UpstreamResponse};
+pub use cluster::{Cluster, InFlightGuard, Lease, UpstreamResponse};
 pub use error::{ClusterError, UpstreamError, UpstreamErrorKind};
 pub use resolve::{NoResolver, NoResolverError, Resolve, ResolveFuture};
 pub use snapshot::{CheckResult, ClusterSnapshot, EndpointSnapshot, HealthStatus};

@@ -105,8 +105,62 @@ pub(crate) enum Grant {
     H1(H1Conn),
     /// A shared HTTP/2 connection.
     H2(H2Conn),
+    /// An idle raw HTTP/1 connection (the gateway's fast path).
+    Raw(RawConn),
     /// Permission to dial a new connection.
     Slot(Slot),
+}
+
+impl Grant {
+    /// Whether a waiter of this kind can use the grant: a slot suits anyone, a connection
+    /// only a request of its kind.
+    fn suits(&self, raw: bool) -> bool {
+        match self {
+            Grant::Slot(_) => true,
+            Grant::Raw(_) => raw,
+            Grant::H1(_) | Grant::H2(_) => !raw,
+        }
+    }
+}
+
+/// A request waiting for a connection: hyper's kind or a raw one.
+pub(crate) struct Waiter {
+    tx: oneshot::Sender<Grant>,
+    raw: bool,
+}
+
+impl Waiter {
+    fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+}
+
+/// A socket speaking HTTP/1.1 that the pool lends whole (no hyper connection on it): the
+/// gateway's fast path writes the request and reads the response itself.
+pub(crate) struct RawConn {
+    pub(crate) io: tokio::net::TcpStream,
+    /// Read buffer; empty between exchanges.
+    pub(crate) buf: Vec<u8>,
+    pub(crate) slot: Slot,
+}
+
+impl RawConn {
+    /// False when the peer closed (or sent bytes nobody asked for) while the connection sat
+    /// idle. Costs no system call unless the reactor saw the socket become readable.
+    pub(crate) fn looks_open(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.io.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+    }
+}
+
+/// The outcome of [`Pool::checkout_raw`].
+pub(crate) enum RawCheckout {
+    /// Reuse this idle connection (check it is still open first).
+    Idle(RawConn),
+    /// Dial a new connection with this slot.
+    Connect(Slot),
+    /// Wait (see [`Pool::wait`]).
+    Wait(oneshot::Receiver<Grant>),
 }
 
 /// The outcome of [`Pool::checkout`].
@@ -148,8 +202,10 @@ struct Inner {
     idle: VecDeque<IdleH1>,
     /// Live HTTP/2 connections.
     h2: Vec<H2Entry>,
+    /// Idle raw HTTP/1 connections (fast path); the back is the warmest.
+    raw_idle: VecDeque<IdleRaw>,
     /// Requests waiting for a connection, oldest first.
-    waiters: VecDeque<oneshot::Sender<Grant>>,
+    waiters: VecDeque<Waiter>,
     /// Drained: the endpoint is gone; hand nothing out any more.
     closed: bool,
     /// Connections here speak HTTP/2, so concurrent requests should wait for a
@@ -159,6 +215,11 @@ struct Inner {
 
 struct IdleH1 {
     conn: H1Conn,
+    since: Instant,
+}
+
+struct IdleRaw {
+    conn: RawConn,
     since: Instant,
 }
 
@@ -178,6 +239,7 @@ impl Pool {
                 total: 0,
                 connecting: 0,
                 idle: VecDeque::new(),
+                raw_idle: VecDeque::new(),
                 h2: Vec::new(),
                 waiters: VecDeque::new(),
                 closed: false,
@@ -224,6 +286,17 @@ impl Pool {
                 }
             }
         }
+        let rx = self.enqueue(&mut g, false)?;
+        // At the cap while raw connections sit idle (a cluster serving both paths): close
+        // one; its slot comes to the oldest waiter.
+        let spare = g.raw_idle.pop_front();
+        drop(g);
+        drop(spare);
+        Ok(Checkout::Wait(rx))
+    }
+
+    /// Queues a waiter (bounded by `max_pending`).
+    fn enqueue(&self, g: &mut Inner, raw: bool) -> Result<oneshot::Receiver<Grant>, UpstreamError> {
         if g.waiters.len() >= self.limits.max_pending {
             g.waiters.retain(|w| !w.is_closed());
             if g.waiters.len() >= self.limits.max_pending {
@@ -234,8 +307,66 @@ impl Pool {
             }
         }
         let (tx, rx) = oneshot::channel();
-        g.waiters.push_back(tx);
-        Ok(Checkout::Wait(rx))
+        g.waiters.push_back(Waiter { tx, raw });
+        Ok(rx)
+    }
+
+    /// A raw connection for one fast-path exchange: the warmest idle one (unless `fresh`),
+    /// a slot to dial, or a place in the queue. Hyper connections idle at the cap are
+    /// closed to make room (their slot comes back when their task ends).
+    pub(crate) fn checkout_raw(
+        self: &Arc<Self>,
+        fresh: bool,
+    ) -> Result<RawCheckout, UpstreamError> {
+        let now = Instant::now();
+        let mut g = self.inner.lock();
+        if g.closed {
+            return Err(UpstreamError::PoolClosed { addr: self.addr });
+        }
+        if !fresh {
+            while let Some(idle) = g.raw_idle.pop_back() {
+                if now.duration_since(idle.since) < self.limits.idle_timeout {
+                    return Ok(RawCheckout::Idle(idle.conn));
+                }
+            }
+        }
+        if g.total < self.limits.max_connections {
+            g.total += 1;
+            g.connecting += 1;
+            return Ok(RawCheckout::Connect(Slot::connecting(self)));
+        }
+        let rx = self.enqueue(&mut g, true)?;
+        let spare = g.idle.pop_front();
+        drop(g);
+        drop(spare);
+        Ok(RawCheckout::Wait(rx))
+    }
+
+    /// A raw connection finished its exchange cleanly: give it to the oldest raw waiter, or
+    /// keep it idle (up to `max_idle`), or close it (also when only hyper requests wait:
+    /// its slot then goes to them).
+    pub(crate) fn put_raw(&self, conn: RawConn) {
+        let mut g = self.inner.lock();
+        if g.closed {
+            return;
+        }
+        let back = match offer(&mut g.waiters, Grant::Raw(conn)) {
+            Ok(()) => return,
+            Err(back) => back,
+        };
+        let keep = !g.waiters.iter().any(|w| !w.raw && !w.is_closed())
+            && g.raw_idle.len() < self.limits.max_idle;
+        match back {
+            Grant::Raw(conn) if keep => g.raw_idle.push_back(IdleRaw {
+                conn,
+                since: Instant::now(),
+            }),
+            other => {
+                // Closing gives the slot back, which takes the lock: release it first.
+                drop(g);
+                drop(other);
+            }
+        }
     }
 
     /// Waits for a grant, at most `pending_timeout`.
@@ -269,7 +400,10 @@ impl Pool {
             return;
         };
         if let Grant::H1(conn) = back {
-            if g.idle.len() < self.limits.max_idle {
+            // Only raw requests wait: closing this one hands its slot to them.
+            if g.idle.len() < self.limits.max_idle
+                && !g.waiters.iter().any(|w| w.raw && !w.is_closed())
+            {
                 g.idle.push_back(IdleH1 {
                     conn,
                     since: Instant::now(),
@@ -357,8 +491,13 @@ impl Pool {
             return;
         }
         g.prefer_h2 = true;
-        for w in g.waiters.drain(..) {
-            let _ = w.send(Grant::H2(conn.clone()));
+        let waiters = std::mem::take(&mut g.waiters);
+        for w in waiters {
+            if w.raw {
+                g.waiters.push_back(w);
+            } else {
+                let _ = w.tx.send(Grant::H2(conn.clone()));
+            }
         }
         g.h2.push(H2Entry {
             conn: conn.clone(),
@@ -378,10 +517,13 @@ impl Pool {
     /// abandoned waiters. Called periodically.
     pub(crate) fn sweep(&self, now: Instant) {
         let timeout = self.limits.idle_timeout;
-        let (idle, h2) = {
+        let (idle, h2, raw) = {
             let mut g = self.inner.lock();
             let idle = drain_where(&mut g.idle, |i| {
                 !i.conn.tx.is_ready() || now.duration_since(i.since) >= timeout
+            });
+            let raw = drain_where(&mut g.raw_idle, |i| {
+                now.duration_since(i.since) >= timeout || !i.conn.looks_open()
             });
             let mut h2 = Vec::new();
             let mut i = 0;
@@ -396,25 +538,26 @@ impl Pool {
                 }
             }
             g.waiters.retain(|w| !w.is_closed());
-            (idle, h2)
+            (idle, h2, raw)
         };
         // Dropping the senders outside the lock closes the connections.
-        drop((idle, h2));
+        drop((idle, h2, raw));
     }
 
     /// The endpoint is gone: close idle connections, fail waiters, hand nothing out.
     /// Busy connections finish their request and are then closed.
     pub(crate) fn close(&self) {
-        let (idle, h2, waiters) = {
+        let (idle, h2, raw, waiters) = {
             let mut g = self.inner.lock();
             g.closed = true;
             (
                 std::mem::take(&mut g.idle),
                 std::mem::take(&mut g.h2),
+                std::mem::take(&mut g.raw_idle),
                 std::mem::take(&mut g.waiters),
             )
         };
-        drop((idle, h2, waiters));
+        drop((idle, h2, raw, waiters));
     }
 
     /// Current counts.
@@ -427,7 +570,7 @@ impl Pool {
         PoolStats {
             total: g.total,
             connecting: g.connecting,
-            idle: g.idle.len() + idle_h2,
+            idle: g.idle.len() + g.raw_idle.len() + idle_h2,
             pending: g.waiters.iter().filter(|w| !w.is_closed()).count(),
         }
     }
@@ -461,10 +604,18 @@ fn least_loaded(h2: &mut [H2Entry], need_capacity: bool) -> Option<&mut H2Entry>
         .min_by_key(|e| e.conn.shared.streams.load(Ordering::Relaxed))
 }
 
-/// Gives `grant` to the oldest live waiter; returns it if nobody takes it.
-fn offer(waiters: &mut VecDeque<oneshot::Sender<Grant>>, mut grant: Grant) -> Result<(), Grant> {
-    while let Some(w) = waiters.pop_front() {
-        match w.send(grant) {
+/// Gives `grant` to the oldest live waiter it suits; returns it if nobody takes it.
+/// Waiters it does not suit keep their place.
+fn offer(waiters: &mut VecDeque<Waiter>, mut grant: Grant) -> Result<(), Grant> {
+    let mut i = 0;
+    while i < waiters.len() {
+        let suits = waiters.get(i).is_some_and(|w| grant.suits(w.raw));
+        if !suits {
+            i += 1;
+            continue;
+        }
+        let Some(w) = waiters.remove(i) else { break };
+        match w.tx.send(grant) {
             Ok(()) => return Ok(()),
             Err(back) => grant = back,
         }

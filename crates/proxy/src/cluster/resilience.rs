@@ -78,6 +78,11 @@ impl Cluster {
             }
             Err(_) => Outcome::Neutral,
         };
+        self.record_outcome(ep, outcome);
+    }
+
+    /// Counts one outcome against `ep`; ejects it when that reaches a threshold.
+    pub(super) fn record_outcome(&self, ep: &Arc<Endpoint>, outcome: Outcome) {
         if ep.health.record(outcome, &self.outlier) {
             self.try_eject(ep);
         }
