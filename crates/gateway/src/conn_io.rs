@@ -223,11 +223,6 @@ impl<T> TimedIo<T> {
         }
     }
 
-    /// The wrapped I/O (to peek at it); `None` once parked.
-    pub fn get_ref(&self) -> Option<&T> {
-        self.inner.as_ref()
-    }
-
     /// Parks the connection into `slot` after [`PARK_AFTER`] idle (HTTP/1 only: hyper takes
     /// EOF while idle as a clean close, an HTTP/2 peer would not).
     pub fn parking(mut self, slot: ParkSlot<T>) -> Self {
@@ -422,6 +417,83 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TimedIo<T> {
             Some(inner) => Pin::new(inner).poll_shutdown(cx),
             None => Poll::Ready(Ok(())),
         }
+    }
+}
+
+/// A socket whose first bytes were already read (by the fast path): reads return those
+/// first, then the socket's.
+pub struct Replay<T> {
+    read: Vec<u8>,
+    pos: usize,
+    inner: T,
+}
+
+impl<T> Replay<T> {
+    /// `read` comes before anything read from `inner`.
+    pub fn new(inner: T, read: Vec<u8>) -> Self {
+        Replay {
+            read,
+            pos: 0,
+            inner,
+        }
+    }
+
+    /// The socket, and what is left of the replayed bytes (empty once hyper read them).
+    pub fn into_parts(mut self) -> (T, Vec<u8>) {
+        let rest = self.read.split_off(self.pos.min(self.read.len()));
+        (self.inner, rest)
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Replay<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if let Some(rest) = this.read.get(this.pos..).filter(|r| !r.is_empty()) {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(rest.get(..n).unwrap_or_default());
+            this.pos += n;
+            if this.pos >= this.read.len() {
+                // Replayed: free the buffer for the connection's lifetime.
+                this.read = Vec::new();
+                this.pos = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -144,6 +144,23 @@ impl HeaderEdits {
         self.set.is_empty() && self.add.is_empty() && self.remove.is_empty()
     }
 
+    /// Whether a header the message already has is dropped by the edits (removed, or
+    /// replaced by `set`): for writing a head without a `HeaderMap`.
+    pub fn drops(&self, name: &str) -> bool {
+        self.remove
+            .iter()
+            .chain(self.set.iter().map(|(n, _)| n))
+            .any(|n| n.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Writes the fields `set` and `add` put in (after the message's own fields, minus
+    /// [`HeaderEdits::drops`]), as HTTP/1.1 header lines.
+    pub fn write_added(&self, out: &mut Vec<u8>) {
+        for (name, value) in self.set.iter().chain(&self.add) {
+            sekisho_h1::write::header(out, name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+
     /// Applies the edits: remove, then set, then add.
     pub fn apply(&self, headers: &mut HeaderMap) {
         for name in &self.remove {

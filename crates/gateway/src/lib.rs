@@ -10,6 +10,7 @@ mod body;
 mod conn_io;
 mod control;
 mod cors;
+mod fast;
 mod forward;
 mod grpc_web;
 mod handover;

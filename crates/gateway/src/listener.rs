@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::conn_io::{Activity, ParkSlot, TimedIo, PARK_AFTER};
+use crate::conn_io::{Activity, ParkSlot, Replay, TimedIo, PARK_AFTER};
 use crate::pipeline::{handle, ConnInfo};
 use crate::server::Shared;
 
@@ -291,15 +291,40 @@ impl Conn {
     async fn serve_plain(self, mut stream: TcpStream, remote: SocketAddr) {
         let limits = &self.settings.config.limits;
         let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
-        // A new connection must send its first bytes within TimedIo's first-read deadline.
+        // A new connection must send its first bytes within the first-read deadline.
         let mut wait = idle.min(header);
+        // Bytes the fast path read before handing the connection to hyper.
+        let mut read = Vec::new();
         loop {
+            let proto = if read.is_empty() {
+                let Some(proto) = self.first_bytes(&stream, wait, remote).await else {
+                    return;
+                };
+                proto
+            } else {
+                Proto::H1
+            };
+            if proto == Proto::H1 && read.is_empty() {
+                // Boxed: a parked connection's task keeps only this loop's small state.
+                let fast = crate::fast::serve(
+                    stream,
+                    remote,
+                    self.shared.clone(),
+                    self.fast_limits(),
+                    self.stop.clone(),
+                );
+                match Box::pin(fast).await {
+                    crate::fast::Exit::Closed => return,
+                    crate::fast::Exit::Fallback { io, read: r } => {
+                        stream = io;
+                        read = r;
+                    }
+                }
+            }
             let activity = Arc::new(Activity::default());
             // The timeouts and the head scan sit above TLS: they need the plaintext.
-            let io = TimedIo::new(stream, activity.clone(), idle, header);
-            let Some(proto) = self.first_bytes(&io, wait, remote).await else {
-                return;
-            };
+            let replay = Replay::new(stream, std::mem::take(&mut read));
+            let io = TimedIo::new(replay, activity.clone(), idle, header);
             let slot = ParkSlot::new();
             let io = match proto {
                 Proto::H1 => io.parking(slot.clone()),
@@ -311,10 +336,20 @@ impl Conn {
             // Parked (idle HTTP/1): hyper's state is gone; wait for the next request on the
             // bare socket for the rest of the idle timeout.
             match slot.take() {
-                Some(parked) => stream = parked,
+                Some(parked) => (stream, read) = parked.into_parts(),
                 None => return,
             }
             wait = idle.saturating_sub(PARK_AFTER);
+        }
+    }
+
+    /// The listener's limits as the fast path applies them.
+    fn fast_limits(&self) -> crate::fast::Limits {
+        let l = &self.settings.config.limits;
+        crate::fast::Limits {
+            idle: l.idle_timeout,
+            header: l.header_read_timeout,
+            max_head: usize::try_from(l.max_header_bytes).unwrap_or(usize::MAX),
         }
     }
 
@@ -322,11 +357,10 @@ impl Conn {
     /// when the connection should close.
     async fn first_bytes(
         &self,
-        io: &TimedIo<TcpStream>,
+        stream: &TcpStream,
         wait: Duration,
         remote: SocketAddr,
     ) -> Option<Proto> {
-        let stream = io.get_ref()?;
         let mut first = [0u8; H2_PREFACE.len()];
         let mut stop = self.stop.clone();
         let peeked = tokio::select! {

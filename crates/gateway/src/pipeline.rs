@@ -26,7 +26,7 @@ use crate::body::ResponseBody;
 use crate::cors::CorsPolicy;
 use crate::forward::{self, RequestBody, REPLAY_LIMIT};
 use crate::headers::{is_upgrade_request, set_forwarded, strip_hop_by_hop};
-use crate::plan::{Action, Plan, Target};
+use crate::plan::{Action, Plan, RouteEntry, Target};
 use crate::policy_stage;
 use crate::respond::{GatewayError, GrpcClient};
 use crate::server::Shared;
@@ -179,41 +179,8 @@ async fn proxy(
         Action::Split(split) => split
             .pick(req.headers())
             .ok_or_else(|| GatewayError::Internal("split without targets".into()))?,
-        Action::Direct {
-            status,
-            body,
-            content_type,
-        } => {
-            let mut resp = Response::new(ResponseBody::full(body.clone()));
-            *resp.status_mut() = *status;
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, content_type.clone());
-            route.response_headers.apply(resp.headers_mut());
-            policy_stage::add_headers(resp.headers_mut(), rate_headers);
-            return Ok(resp);
-        }
-        Action::Redirect {
-            status,
-            location,
-            preserve_path,
-        } => {
-            let mut loc = location.clone();
-            if *preserve_path {
-                let base = loc.trim_end_matches('/').len();
-                loc.truncate(base);
-                loc.push_str(&normalized.path);
-                if let Some(q) = req.uri().query() {
-                    loc.push('?');
-                    loc.push_str(q);
-                }
-            }
-            let mut resp = Response::new(ResponseBody::empty());
-            *resp.status_mut() = *status;
-            let value = HeaderValue::from_str(&loc).map_err(|_| {
-                GatewayError::Internal("redirect location is not a valid header".into())
-            })?;
-            resp.headers_mut().insert(header::LOCATION, value);
-            route.response_headers.apply(resp.headers_mut());
+        Action::Direct { .. } | Action::Redirect { .. } => {
+            let mut resp = local_answer(&route, &normalized.path, req.uri().query())?;
             policy_stage::add_headers(resp.headers_mut(), rate_headers);
             return Ok(resp);
         }
@@ -221,27 +188,7 @@ async fn proxy(
     log.set_target(target);
 
     // The upstream sees the normalized path: what the gateway checked is what it serves.
-    let path: std::borrow::Cow<'_, str> = match &route.rewrite_prefix {
-        Some(prefix) => {
-            let rest = normalized.path.get(found.prefix_len..).unwrap_or("");
-            let mut p = String::with_capacity(prefix.len() + rest.len());
-            p.push_str(prefix);
-            // `/api/` + `/x` or `/api` + `x`: keep exactly one slash at the joint.
-            if p.ends_with('/') && rest.starts_with('/') {
-                p.push_str(&rest[1..]);
-            } else if !p.ends_with('/') && !rest.is_empty() && !rest.starts_with('/') {
-                p.push('/');
-                p.push_str(rest);
-            } else {
-                p.push_str(rest);
-            }
-            if p.is_empty() {
-                p.push('/');
-            }
-            p.into()
-        }
-        None => normalized.path.clone(),
-    };
+    let path = upstream_path(&route, &normalized.path, found.prefix_len);
     let uri = upstream_uri(&path, req.uri().query())?;
 
     let upgrade = is_upgrade_request(req.headers());
@@ -358,6 +305,83 @@ async fn proxy(
     }
     policy_stage::add_headers(resp.headers_mut(), rate_headers);
     Ok(resp.map(ResponseBody::Upstream))
+}
+
+/// The answer of a `direct_response` or `redirect` route (`None` for proxying routes),
+/// with the route's response header edits.
+pub(crate) fn local_answer(
+    route: &RouteEntry,
+    path: &str,
+    query: Option<&str>,
+) -> Result<Response<ResponseBody>, GatewayError> {
+    let mut resp = match &route.action {
+        Action::Direct {
+            status,
+            body,
+            content_type,
+        } => {
+            let mut resp = Response::new(ResponseBody::full(body.clone()));
+            *resp.status_mut() = *status;
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, content_type.clone());
+            resp
+        }
+        Action::Redirect {
+            status,
+            location,
+            preserve_path,
+        } => {
+            let mut loc = location.clone();
+            if *preserve_path {
+                let base = loc.trim_end_matches('/').len();
+                loc.truncate(base);
+                loc.push_str(path);
+                if let Some(q) = query {
+                    loc.push('?');
+                    loc.push_str(q);
+                }
+            }
+            let mut resp = Response::new(ResponseBody::empty());
+            *resp.status_mut() = *status;
+            let value = HeaderValue::from_str(&loc).map_err(|_| {
+                GatewayError::Internal("redirect location is not a valid header".into())
+            })?;
+            resp.headers_mut().insert(header::LOCATION, value);
+            resp
+        }
+        Action::Upstream(_) | Action::Split(_) => {
+            return Err(GatewayError::Internal("not a local answer".into()))
+        }
+    };
+    route.response_headers.apply(resp.headers_mut());
+    Ok(resp)
+}
+
+/// The path the upstream receives: the normalized one, with the route's prefix rewrite.
+pub(crate) fn upstream_path<'p>(
+    route: &RouteEntry,
+    normalized: &std::borrow::Cow<'p, str>,
+    prefix_len: usize,
+) -> std::borrow::Cow<'p, str> {
+    let Some(prefix) = &route.rewrite_prefix else {
+        return normalized.clone();
+    };
+    let rest = normalized.get(prefix_len..).unwrap_or("");
+    let mut p = String::with_capacity(prefix.len() + rest.len());
+    p.push_str(prefix);
+    // `/api/` + `/x` or `/api` + `x`: keep exactly one slash at the joint.
+    if p.ends_with('/') && rest.starts_with('/') {
+        p.push_str(rest.get(1..).unwrap_or(""));
+    } else if !p.ends_with('/') && !rest.is_empty() && !rest.starts_with('/') {
+        p.push('/');
+        p.push_str(rest);
+    } else {
+        p.push_str(rest);
+    }
+    if p.is_empty() {
+        p.push('/');
+    }
+    p.into()
 }
 
 fn seen_parts<'a>(

@@ -15,7 +15,8 @@ use sekisho_config::{ConfigError, ConfigErrors, Location, Route, RouteAction};
 use sekisho_discovery::DnsCache;
 use sekisho_proxy::Cluster;
 use sekisho_router::{
-    BuildError, HeaderPredicate, HostMatch, PathMatch, RouteSpec, Router, RouterBuilder,
+    BuildError, HeaderLookup, HeaderPredicate, HostMatch, PathMatch, RouteSpec, Router,
+    RouterBuilder,
 };
 use sekisho_telemetry::metrics::{Registry, RequestMetrics};
 
@@ -69,6 +70,9 @@ pub struct RouteEntry {
     /// Metrics for answers the gateway gives itself on this route (direct, redirect, errors
     /// before a cluster is chosen).
     pub local_metrics: Arc<RequestMetrics>,
+    /// Plain HTTP/1.1 requests on this route can take the fast path (see `fast`): it needs
+    /// nothing but routing, header edits and HTTP/1.1 plaintext clusters.
+    pub fast: bool,
 }
 
 /// A compiled route action.
@@ -121,13 +125,9 @@ pub struct SplitTargets {
 impl SplitTargets {
     /// Picks the target for a request: the override header if it names a target, else the
     /// next slot of the schedule.
-    pub fn pick(&self, headers: &http::HeaderMap) -> Option<&Target> {
-        if let Some(forced) = headers.get(&self.override_header) {
-            if let Some(t) = self
-                .targets
-                .iter()
-                .find(|t| forced.as_bytes() == t.name.as_bytes())
-            {
+    pub fn pick<H: HeaderLookup + ?Sized>(&self, headers: &H) -> Option<&Target> {
+        if let Some(forced) = headers.first_value(&self.override_header) {
+            if let Some(t) = self.targets.iter().find(|t| forced == t.name.as_bytes()) {
                 return Some(t);
             }
         }
@@ -342,7 +342,9 @@ fn compile_route(
             preserve_path: r.preserve_path,
         },
     };
+    let fast = fast_eligible(route, &action, &policies);
     Ok(RouteEntry {
+        fast,
         name: Arc::from(route.name.as_str()),
         action,
         rewrite_prefix: route.rewrite.as_ref().map(|r| r.prefix.clone()),
@@ -376,6 +378,25 @@ fn compile_route(
         },
         local_metrics: registry.request_metrics(&route.name, ""),
     })
+}
+
+/// Whether a route's requests can take the fast path: proxying to HTTP/1.1 plaintext
+/// clusters (or answering directly) with no per-request filter beyond header edits.
+/// Everything else (policies, CORS, transcoding, retries, mirroring, TLS or HTTP/2
+/// upstreams) goes through the general pipeline.
+fn fast_eligible(route: &Route, action: &Action, policies: &RoutePolicies) -> bool {
+    let plain = route.transcode.is_none()
+        && route.cors.is_none()
+        && route.mirror.is_none()
+        && route.retry.is_none()
+        && route.per_try_timeout.is_none()
+        && policies.is_empty();
+    plain
+        && match action {
+            Action::Upstream(t) => t.cluster.leases_raw_http1(),
+            Action::Split(s) => s.targets.iter().all(|t| t.cluster.leases_raw_http1()),
+            Action::Direct { .. } | Action::Redirect { .. } => true,
+        }
 }
 
 #[cfg(test)]

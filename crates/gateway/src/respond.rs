@@ -24,6 +24,12 @@ pub enum GatewayError {
     /// The request had no usable `Host` / `:authority`.
     #[error("missing or invalid host")]
     BadHost,
+    /// The request head is not valid HTTP/1.1.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// The request head exceeds the listener's `max_header_bytes` or header count.
+    #[error("request header fields too large")]
+    HeadersTooLarge,
     /// Ambiguous framing or identity that another server could read differently
     /// (request smuggling): refused, never forwarded.
     #[error("{0}")]
@@ -84,7 +90,9 @@ impl GatewayError {
             GatewayError::BadPath(_)
             | GatewayError::EncodedSeparator
             | GatewayError::BadHost
+            | GatewayError::BadRequest(_)
             | GatewayError::Ambiguous(_) => StatusCode::BAD_REQUEST,
+            GatewayError::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             // The only way a request cannot be sent as given is its body failing: the
             // client's (a malformed chunk, a connection cut mid-body).
             GatewayError::Upstream(e) if e.kind() == UpstreamErrorKind::InvalidRequest => {
@@ -109,6 +117,8 @@ impl GatewayError {
             GatewayError::BadPath(_) => "bad_path",
             GatewayError::EncodedSeparator => "encoded_separator",
             GatewayError::BadHost => "bad_host",
+            GatewayError::BadRequest(_) => "bad_request",
+            GatewayError::HeadersTooLarge => "headers_too_large",
             GatewayError::Ambiguous(_) => "ambiguous_request",
             GatewayError::NoRoute => "no_route",
             GatewayError::PayloadTooLarge { .. } => "payload_too_large",

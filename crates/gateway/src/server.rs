@@ -30,6 +30,36 @@ pub struct Shared {
     pub dns: Arc<DnsCache>,
     /// Set when the gateway starts draining: `/readyz` turns 503.
     pub draining: AtomicBool,
+    /// How many HTTP/1.1 requests the fast path served, and handed to the general pipeline.
+    pub fast_path: FastPathCounters,
+}
+
+/// `sekisho_http1_fast_path_*`: how much HTTP/1.1 traffic takes the fast path.
+pub struct FastPathCounters {
+    /// Requests answered by the fast path.
+    pub served: Arc<sekisho_telemetry::metrics::Counter>,
+    /// Requests handed to the general pipeline (with their connection).
+    pub handed_over: Arc<sekisho_telemetry::metrics::Counter>,
+}
+
+impl FastPathCounters {
+    fn new(registry: &Registry) -> Result<Self, StartError> {
+        let counter = |name: &str, help: &str| {
+            registry
+                .counter(name, help, &[])
+                .map_err(|e| StartError::Setup(format!("metrics: {e}")))
+        };
+        Ok(FastPathCounters {
+            served: counter(
+                "sekisho_http1_fast_path_requests_total",
+                "HTTP/1.1 requests served by the fast path.",
+            )?,
+            handed_over: counter(
+                "sekisho_http1_fast_path_handovers_total",
+                "HTTP/1.1 requests the fast path handed to the general pipeline (upgrades, policies, streamed bodies, ...).",
+            )?,
+        })
+    }
 }
 
 /// Why the gateway could not start.
@@ -125,7 +155,9 @@ impl Gateway {
             .await
             .map_err(ConfigErrors)?;
         let plan = compile(config.clone(), policies, &dns, &registry, None)?;
+        let fast_path = FastPathCounters::new(&registry)?;
         let shared = Arc::new(Shared {
+            fast_path,
             plan: ArcSwap::from_pointee(plan),
             unrouted_metrics: registry.request_metrics("", ""),
             registry,

@@ -216,3 +216,150 @@ pub async fn raw_get(addr: SocketAddr, target: &str) -> RawResponse {
     )
     .await
 }
+
+/// A raw keep-alive HTTP/1.1 connection: writes requests as given and reads one framed
+/// response at a time (`Content-Length`, chunked, or until close), so tests can check what
+/// happens across requests on one connection.
+pub struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// One response read by [`KeepAlive::read`].
+#[derive(Debug, Clone)]
+pub struct FramedResponse {
+    pub status: u16,
+    /// Header fields, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body, de-chunked.
+    pub body: Vec<u8>,
+    /// The body was chunked.
+    pub chunked: bool,
+}
+
+impl FramedResponse {
+    /// The first value of a header ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl KeepAlive {
+    pub async fn connect(addr: SocketAddr) -> KeepAlive {
+        KeepAlive {
+            stream: TcpStream::connect(addr).await.expect("connect"),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Writes raw bytes.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).await.expect("write");
+    }
+
+    /// Writes `request` and reads its response (`head_request`: no body expected).
+    pub async fn send(&mut self, request: &[u8], head_request: bool) -> FramedResponse {
+        self.write(request).await;
+        self.read(head_request).await.expect("a response")
+    }
+
+    /// Reads the next response; `None` when the server closed first (5 s bound).
+    pub async fn read(&mut self, head_request: bool) -> Option<FramedResponse> {
+        tokio::time::timeout(Duration::from_secs(5), self.read_inner(head_request))
+            .await
+            .expect("response within 5 s")
+    }
+
+    /// True when the server has closed the connection (EOF within `within`).
+    pub async fn closed_within(&mut self, within: Duration) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(within, self.stream.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+
+    async fn fill(&mut self) -> bool {
+        let mut chunk = [0u8; 8192];
+        match self.stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => false,
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                true
+            }
+        }
+    }
+
+    async fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = String::from_utf8_lossy(&self.buf[..i]).into_owned();
+                self.buf.drain(..i + 2);
+                return Some(line);
+            }
+            if !self.fill().await {
+                return None;
+            }
+        }
+    }
+
+    async fn exactly(&mut self, n: usize) -> Option<Vec<u8>> {
+        while self.buf.len() < n {
+            if !self.fill().await {
+                return None;
+            }
+        }
+        Some(self.buf.drain(..n).collect())
+    }
+
+    async fn read_inner(&mut self, head_request: bool) -> Option<FramedResponse> {
+        let status_line = self.line().await?;
+        let status: u16 = status_line.split_whitespace().nth(1)?.parse().ok()?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.line().await?;
+            if line.is_empty() {
+                break;
+            }
+            let (k, v) = line.split_once(':')?;
+            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+        }
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+        let chunked = get("transfer-encoding").is_some_and(|v| v.contains("chunked"));
+        let mut body = Vec::new();
+        let bodiless = head_request || status == 204 || status == 304 || status < 200;
+        if bodiless {
+        } else if chunked {
+            loop {
+                let size_line = self.line().await?;
+                let size = usize::from_str_radix(size_line.split(';').next()?.trim(), 16).ok()?;
+                if size == 0 {
+                    // Trailers, then the empty line.
+                    while !self.line().await?.is_empty() {}
+                    break;
+                }
+                body.extend(self.exactly(size).await?);
+                self.exactly(2).await?;
+            }
+        } else if let Some(len) = get("content-length") {
+            body = self.exactly(len.parse().ok()?).await?;
+        } else {
+            while self.fill().await {}
+            body = std::mem::take(&mut self.buf);
+        }
+        Some(FramedResponse {
+            status,
+            headers,
+            body,
+            chunked,
+        })
+    }
+}

@@ -9,6 +9,7 @@ pub mod dnsmasq;
 pub mod grpc_server;
 pub mod memcached;
 pub mod nginx;
+pub mod raw_upstream;
 pub mod redis;
 pub mod tls;
 pub mod upstream;

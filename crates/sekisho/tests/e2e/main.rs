@@ -9,6 +9,7 @@ mod config_cli;
 mod connections;
 mod dns;
 mod errors;
+mod fast_path;
 mod fuzz_replay;
 mod grpc_web;
 mod h2_limits;
