@@ -152,13 +152,18 @@ def wait_listening(port: int, p: subprocess.Popen, timeout: float = 15.0) -> Non
     raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
-def proc_cpu_ticks(pid: int) -> int:
-    """utime + stime of the whole process (all threads), in clock ticks."""
+def proc_cpu_split(pid: int) -> tuple[int, int]:
+    """(utime, stime) of the whole process (all threads), in clock ticks."""
     with open(f"/proc/{pid}/stat") as f:
         data = f.read()
     fields = data[data.rindex(")") + 2:].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def proc_cpu_ticks(pid: int) -> int:
+    """utime + stime of the whole process (all threads), in clock ticks."""
+    return sum(proc_cpu_split(pid))
 
 
 def proc_status(pid: int) -> dict:
@@ -750,7 +755,8 @@ def run(args, targets: list[str], tmp: Path) -> int:
         argv = wrk_cmd(t, duration)
         rec["command"] = " ".join(shlex.quote(a) for a in argv)
         rec["loadavg"] = open("/proc/loadavg").read().split()[0]
-        s0, o0, st0 = proc_cpu_ticks(pid), proc_cpu_ticks(oproc.pid), stub_status(status_port)
+        u0 = proc_cpu_split(pid)
+        s0, o0, st0 = sum(u0), proc_cpu_ticks(oproc.pid), stub_status(status_port)
         ps0, t0 = proc_stat(), time.monotonic()
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         with PROCS.lock:
@@ -766,7 +772,8 @@ def run(args, targets: list[str], tmp: Path) -> int:
             PROCS.items = [(n, q) for n, q in PROCS.items if q is not p]
         wall, ps1 = time.monotonic() - t0, proc_stat()
         alive = t.proc.poll() is None
-        s1 = proc_cpu_ticks(pid) if alive else s0
+        u1 = proc_cpu_split(pid) if alive else u0
+        s1 = sum(u1)
         o1, st1 = proc_cpu_ticks(oproc.pid), stub_status(status_port)
         rec["raw"] = out
         rec["wrk_exit"] = p.returncode
@@ -787,6 +794,11 @@ def run(args, targets: list[str], tmp: Path) -> int:
         rec["wrk_cpu_pct"] = 100.0 * (ru.ru_utime + ru.ru_stime) / wall
         if n:
             rec["proxy_cpu_us_per_req"] = 1e6 * proxy_ticks / CLK_TCK / n if t.name != "direct" else None
+            if t.name != "direct":
+                # User space vs kernel: the kernel part (loopback TCP, wakeups) is about the
+                # same for every proxy; user space is where implementations differ.
+                rec["proxy_user_us_per_req"] = 1e6 * (u1[0] - u0[0]) / CLK_TCK / n
+                rec["proxy_sys_us_per_req"] = 1e6 * (u1[1] - u0[1]) / CLK_TCK / n
             rec["origin_cpu_us_per_req"] = 1e6 * origin_ticks / CLK_TCK / n
             rec["server_core_cpu_us_per_req"] = 1e6 * (proxy_ticks + origin_ticks) / CLK_TCK / n
         all_ = stat_delta(ps0, ps1, "cpu")
@@ -903,6 +915,8 @@ def summarize(res: dict, targets: list[str]) -> dict:
             "p50_ms": med_range([r.get("p50_ms") for r in rs]),
             "p99_ms": med_range([r.get("p99_ms") for r in rs]),
             "proxy_cpu_us_per_req": med_range([r.get("proxy_cpu_us_per_req") for r in rs]),
+            "proxy_user_us_per_req": med_range([r.get("proxy_user_us_per_req") for r in rs]),
+            "proxy_sys_us_per_req": med_range([r.get("proxy_sys_us_per_req") for r in rs]),
             "origin_cpu_us_per_req": med_range([r.get("origin_cpu_us_per_req") for r in rs]),
             "server_core_cpu_us_per_req": med_range([r.get("server_core_cpu_us_per_req") for r in rs]),
             "peak_rss_kib": max([r["proxy_VmHWM"] for r in rs if "proxy_VmHWM" in r], default=None),
@@ -957,14 +971,16 @@ def mr(d, nd=1):
 def summary_table(res: dict) -> str:
     s = res["summary"]
     hdr = ("| target | req/s median (min–max) | p50 ms | p99 ms median (min–max) | proxy CPU µs/req median (min–max) "
-           "| origin CPU µs/req | peak RSS MiB | steal % (median) | other load, cores | wrk CPU % | errors | runs |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+           "| of which user / kernel | origin CPU µs/req | peak RSS MiB | steal % (median) | other load, cores | wrk CPU % | errors | runs |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     rows = []
     for t, d in s["per_target"].items():
         rss = d["peak_rss_kib"] / 1024 if d["peak_rss_kib"] and t != "direct" else None
         cpu = mr(d["proxy_cpu_us_per_req"]) if t != "direct" else f"(origin only) {mr(d['server_core_cpu_us_per_req'])}"
+        us, ks = d.get("proxy_user_us_per_req"), d.get("proxy_sys_us_per_req")
+        split = f"{f(us['median'])} / {f(ks['median'])}" if us and ks else "–"
         rows.append(f"| {t} | {mr(d['rps'], 0)} | {f(d['p50_ms']['median'] if d['p50_ms'] else None, 2)} | {mr(d['p99_ms'], 2)} "
-                    f"| {cpu} | {f(d['origin_cpu_us_per_req']['median'] if d['origin_cpu_us_per_req'] else None)} "
+                    f"| {cpu} | {split} | {f(d['origin_cpu_us_per_req']['median'] if d['origin_cpu_us_per_req'] else None)} "
                     f"| {f(rss)} | {f(d['steal_pct']['median'] if d['steal_pct'] else None)} "
                     f"| {f(d['other_load_cores']['median'] if d['other_load_cores'] else None, 2)} "
                     f"| {f(d['wrk_cpu_pct']['median'] if d['wrk_cpu_pct'] else None, 0)} | {d['errors']} | {d['runs']}/{d['runs_planned']} |")

@@ -11,6 +11,7 @@ and the hottest symbols, self time, and writes the full `perf report` text next 
 """
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -59,7 +60,7 @@ def main() -> int:
         subprocess.run(wrk[:4] + ["-d3s"] + wrk[4:], stdout=subprocess.DEVNULL, check=True)  # warm-up, fills the pool
         data = f"{args.out}.data"
         if args.syscalls:
-            perf = subprocess.Popen(["strace", "-c", "-f", "-o", f"{args.out}.strace", "-p", str(proxy.pid)],
+            perf = subprocess.Popen(["strace", *(["-e", "trace=" + os.environ["STRACE_TRACE"], "-o", f"{args.out}.trace"] if os.environ.get("STRACE_TRACE") else ["-c", "-o", f"{args.out}.strace"]), "-f", "-p", str(proxy.pid)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         else:
             perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", str(args.freq), "--call-graph", args.call_graph, "-o", data,
