@@ -1,0 +1,132 @@
+//! Per-key concurrency locks through the gateway, on memcached, Redis and local tables.
+
+use super::*;
+
+/// 100 concurrent purchases of one item through two processes: the shop never sees two at
+/// once, every answer is the shop's or the busy 503, and the lock is free afterwards.
+async fn one_purchase_at_a_time(backend: &str) {
+    let shop = Shop::start(Duration::from_millis(30)).await;
+    let gws = two_gateways(|l, a| lock_yaml(l, a, shop.addr, backend, "closed")).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let addr = gws[i % 2].1;
+        tasks.spawn(async move { HttpClient::http1().try_send(buy(addr, 42)).await });
+    }
+    let (mut ok, mut busy) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        let r = r.unwrap().expect("every request gets an answer");
+        match r.status.as_u16() {
+            200 => {
+                assert_eq!(r.text(), "bought");
+                ok += 1;
+            }
+            503 => {
+                let body = r.json();
+                assert_eq!(body["error"], "lock_busy", "{body}");
+                assert!(body["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+                assert_eq!(r.header("retry-after"), "1");
+                busy += 1;
+            }
+            other => panic!("unexpected status {other}: {}", r.text()),
+        }
+    }
+    assert_eq!(ok + busy, 100);
+    assert!(ok >= 1, "someone bought it");
+    assert_eq!(
+        shop.max_inside.load(Ordering::SeqCst),
+        1,
+        "never two purchases at once"
+    );
+    assert_eq!(shop.served.load(Ordering::SeqCst), ok);
+    // Released after each response: another item and the same item both go through now.
+    for addr in [gws[0].1, gws[1].1] {
+        let r = HttpClient::http1().send(buy(addr, 42)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    // A request without the key field is 400 and never reaches the shop.
+    let r = HttpClient::http1()
+        .send(request(
+            "POST",
+            &format!("http://{}/buy", gws[0].1),
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "qty=1",
+        ))
+        .await;
+    assert_eq!(
+        (r.status.as_u16(), r.json()["error"].as_str()),
+        (400, Some("lock_key_missing"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_two_processes_memcached() {
+    let mc = Memcached::start();
+    one_purchase_at_a_time(&format!("{{ memcached: \"{}\" }}", mc.addr())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_two_processes_redis() {
+    let redis = Redis::start();
+    one_purchase_at_a_time(&format!("{{ redis: \"{}\" }}", redis.url())).await;
+}
+
+/// A client that gives up mid-purchase frees the lock (it does not wait for the ttl).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_is_released_when_the_client_aborts() {
+    let mc = Memcached::start();
+    let shop = Shop::start(Duration::from_millis(1500)).await;
+    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
+    let gws = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "closed")).await;
+    let addr = gws[0].1;
+    let abandoned = tokio::spawn(async move { HttpClient::http1().try_send(buy(addr, 7)).await });
+    assert!(
+        eventually(Duration::from_secs(5), || async {
+            shop.inside.load(Ordering::SeqCst) == 1
+        })
+        .await
+    );
+    // Held: the other process answers busy.
+    let r = HttpClient::http1().send(buy(gws[1].1, 7)).await;
+    assert_eq!(r.status, 503);
+    abandoned.abort();
+    let _ = abandoned.await;
+    let start = Instant::now();
+    let freed = eventually(Duration::from_secs(3), || async {
+        HttpClient::http1()
+            .try_send(buy(gws[1].1, 7))
+            .await
+            .is_ok_and(|r| r.status == 200)
+    })
+    .await;
+    assert!(
+        freed,
+        "lock released after the client left (well before the 10 s ttl)"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+/// The lock server dies: `closed` answers 503 quickly, `open` lets purchases through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_server_killed_fails_per_config() {
+    let mut mc = Memcached::start();
+    let shop = Shop::start(Duration::from_millis(5)).await;
+    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
+    let closed = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "closed")).await;
+    let open = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "open")).await;
+    let r = HttpClient::http1().send(buy(closed[0].1, 1)).await;
+    assert_eq!(r.status, 200);
+    mc.stop();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let r = HttpClient::http1().send(buy(closed[0].1, 1)).await;
+        assert_eq!(r.status, 503, "{}", r.text());
+        assert_eq!(r.json()["error"], "lock_unavailable");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "decided within the bound: {:?}",
+            t.elapsed()
+        );
+        let r = HttpClient::http1().send(buy(open[1].1, 1)).await;
+        assert_eq!(r.status, 200, "fail open proceeds unlocked");
+    }
+}
