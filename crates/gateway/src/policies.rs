@@ -283,6 +283,7 @@ fn lock_metrics(w: &mut MetricWriter, route: &str, l: &LockPolicy) {
         ("acquired", c.acquired),
         ("busy", c.busy),
         ("bad_request", c.bad_request),
+        ("key_too_long", c.key_too_long),
         ("failed_open", c.failed_open),
         ("failed_closed", c.failed_closed),
     ] {
@@ -306,5 +307,11 @@ fn lock_metrics(w: &mut MetricWriter, route: &str, l: &LockPolicy) {
         "Lock backend calls that failed or timed out.",
         &[("route", route)],
         c.backend_errors,
+    );
+    w.gauge(
+        "sekisho_lock_breaker_open",
+        "1 while the lock backend's circuit breaker is open.",
+        &[("route", route)],
+        if l.breaker_open() { 1.0 } else { 0.0 },
     );
 }

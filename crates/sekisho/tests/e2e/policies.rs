@@ -86,10 +86,10 @@ impl Drop for Shop {
     }
 }
 
-/// Two gateway processes on one config; returns them with their listen addresses.
+/// Two gateway processes on one config; returns them with their listen and admin addresses.
 async fn two_gateways(
     config: impl Fn(SocketAddr, SocketAddr) -> String,
-) -> Vec<(Serve, SocketAddr)> {
+) -> Vec<(Serve, SocketAddr, SocketAddr)> {
     let mut out = Vec::new();
     for _ in 0..2 {
         let (listen, admin) = (free_addr(), free_addr());
@@ -100,7 +100,7 @@ async fn two_gateways(
         })
         .await;
         assert!(up, "gateway process ready");
-        out.push((serve, listen));
+        out.push((serve, listen, admin));
     }
     out
 }
@@ -134,7 +134,7 @@ clusters: [{{ name: shop, endpoints: ["{shop}"] }}]
     )
 }
 
-fn buy(addr: SocketAddr, item: u32) -> http::Request<Full<Bytes>> {
+fn buy(addr: SocketAddr, item: impl std::fmt::Display) -> http::Request<Full<Bytes>> {
     request(
         "POST",
         &format!("http://{addr}/buy"),
@@ -164,4 +164,21 @@ fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+/// The admin listener's `/metrics` text.
+async fn metrics(admin: SocketAddr) -> String {
+    HttpClient::http1()
+        .send(get(&format!("http://{admin}/metrics"), &[]))
+        .await
+        .text()
+}
+
+/// The value of one series (`name{labels}` exactly as exported), if exported.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    })
 }

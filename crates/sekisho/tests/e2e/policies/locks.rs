@@ -130,3 +130,54 @@ async fn lock_server_killed_fails_per_config() {
         assert_eq!(r.status, 200, "fail open proceeds unlocked");
     }
 }
+
+/// Regression: a client could trip the memcached lock breaker for everyone with lock keys over
+/// memcached's 250 bytes (three such requests counted as backend failures). They are the
+/// client's 400 now, the backend is never asked, and the next normal purchase locks at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_key_too_long_is_400_and_does_not_open_the_breaker() {
+    let mc = Memcached::start();
+    let shop = Shop::start(Duration::from_millis(5)).await;
+    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
+    let gw = start(&lock_yaml(
+        free_addr(),
+        free_addr(),
+        shop.addr,
+        &backend,
+        "closed",
+    ))
+    .await;
+    let admin = gw.admin.unwrap();
+    let c = HttpClient::http1();
+    let long = "x".repeat(300);
+    for _ in 0..5 {
+        let r = c.send(buy(gw.addr, &long)).await;
+        assert_eq!(r.status, 400, "{}", r.text());
+        let body = r.json();
+        assert_eq!(body["error"], "lock_key_too_long", "{body}");
+        assert_eq!(body["request_id"].as_str(), Some(r.header("x-request-id")));
+    }
+    assert_eq!(shop.served.load(Ordering::SeqCst), 0, "never proxied");
+    let r = c.send(buy(gw.addr, 42)).await;
+    assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "bought"));
+    let m = metrics(admin).await;
+    for (series, want) in [
+        (
+            r#"sekisho_lock_requests_total{route="buy",outcome="key_too_long"}"#,
+            5.0,
+        ),
+        (
+            r#"sekisho_lock_requests_total{route="buy",outcome="acquired"}"#,
+            1.0,
+        ),
+        (
+            r#"sekisho_lock_requests_total{route="buy",outcome="failed_closed"}"#,
+            0.0,
+        ),
+        (r#"sekisho_lock_backend_errors_total{route="buy"}"#, 0.0),
+        (r#"sekisho_lock_breaker_open{route="buy"}"#, 0.0),
+    ] {
+        assert_eq!(sample(&m, series), Some(want), "{series}\n{m}");
+    }
+    gw.stop().await;
+}
