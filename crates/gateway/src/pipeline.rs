@@ -272,19 +272,23 @@ async fn proxy(
 
     if let Some(tc) = &route.transcode {
         // gRPC-Web is checked first: its content type also starts with `application/grpc`.
-        if let Some(mode) = crate::grpc_web::mode(&parts.headers) {
-            let limit = tc.max_request_bytes();
-            return crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await;
-        }
-        if !crate::transcoding::is_grpc(&parts.headers) {
-            // Transcoded routes take locks keyed without the body (the config checks it).
+        let web = crate::grpc_web::mode(&parts.headers);
+        if web.is_some() || !crate::transcoding::is_grpc(&parts.headers) {
+            // Transcoded and gRPC-Web requests take locks keyed without the body (the config
+            // checks it); the guard rides in the log record as on the other paths.
             if let Some(l) = &route.policies.lock {
                 let seen = seen_parts(&parts, conn, &params);
                 if let Some(guard) = policy_stage::lock(l, &seen, None).await? {
                     log.hold_lock(guard);
                 }
             }
-            let mut resp = crate::transcoding::serve(tc, &route, target, parts, body, log).await?;
+            let mut resp = match web {
+                Some(mode) => {
+                    let limit = tc.max_request_bytes();
+                    crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await?
+                }
+                None => crate::transcoding::serve(tc, &route, target, parts, body, log).await?,
+            };
             policy_stage::add_headers(resp.headers_mut(), rate_headers);
             return Ok(resp);
         }
