@@ -167,8 +167,8 @@ impl Authenticator {
         }
         if let Some(k) = &self.api_keys {
             if let Some(presented) = req.headers.get(&k.header) {
-                let name = presented.to_str().ok().and_then(|p| k.lookup(p.trim()));
-                let Some(name) = name else {
+                let found = presented.to_str().ok().and_then(|p| k.lookup(p.trim()));
+                let Some((_, name)) = found else {
                     return Err(Reject::new(StatusCode::UNAUTHORIZED, "invalid_api_key")
                         .with_header(
                             http::header::WWW_AUTHENTICATE,
