@@ -169,7 +169,7 @@ async fn proxy(
             client_ip: conn.remote.ip(),
             params: &params,
         };
-        policy_stage::admit(&route.policies, &seen).await?
+        policy_stage::admit(&route.policies, &seen, log).await?
     } else {
         policy_stage::Admitted::default()
     };

@@ -269,4 +269,23 @@ async fn api_keys_from_file_and_env() {
     assert_eq!(r.reason, "missing_credentials");
     assert_eq!(a.failures_for("invalid_api_key"), 1);
     assert_eq!(a.allowed(), 3);
+    assert_eq!(
+        a.stats().api_key_requests(),
+        [("mobile-app", 1), ("partner", 1), ("batch", 1)]
+    );
+    // Another caller (a second route sharing this authenticator) counts on its own.
+    let other = a.new_stats();
+    let req = Req::get("/").header("x-api-key", "k-batch-0123456789abcdef");
+    assert!(a.check_counted(&req.view(), &other).await.is_ok());
+    let r = a.check_counted(&Req::get("/").view(), &other).await;
+    assert_eq!(r.unwrap_err().reason, "missing_credentials");
+    assert_eq!(
+        other.api_key_requests(),
+        [("mobile-app", 0), ("partner", 0), ("batch", 1)]
+    );
+    assert_eq!(
+        (other.allowed(), other.failures_for("missing_credentials")),
+        (1, 1)
+    );
+    assert_eq!((a.allowed(), a.failures_for("missing_credentials")), (3, 1));
 }

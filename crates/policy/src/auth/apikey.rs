@@ -88,6 +88,11 @@ impl ApiKeys {
         self.names.get(i).map(|n| (i, n.as_str()))
     }
 
+    /// The distinct key names.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
     fn insert(&mut self, name: &str, key: &str) -> Result<(), PolicyError> {
         let (name, key) = (name.trim(), key.trim());
         if name.is_empty() || key.len() < 16 {

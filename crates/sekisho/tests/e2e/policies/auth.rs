@@ -14,10 +14,11 @@ async fn auth_jwt_and_api_keys_through_the_gateway() {
         "# partners\nacme: sk-acme-0123456789\nglobex: sk-globex-9876543210\n",
     )
     .unwrap();
+    let log_path = keys_dir.path().join("access.log");
     let yaml = format!(
         r#"
 admin: {{ listen: "127.0.0.1:0" }}
-access_log: {{ path: "off" }}
+access_log: {{ path: "{log}" }}
 listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
 default_auth:
   jwt:
@@ -55,6 +56,7 @@ clusters: [{{ name: svc, endpoints: ["{up}"] }}]
 "#,
         pub_key = data("rsa1.pub.pem"),
         key_file = key_file.display(),
+        log = log_path.display(),
         up = up.addr(),
     );
     let gw = start(&yaml).await;
@@ -74,7 +76,7 @@ clusters: [{{ name: svc, endpoints: ["{up}"] }}]
     let r = c.send(get(&gw.url("/health"), &[])).await;
     assert_eq!((r.status.as_u16(), r.text().as_str()), (200, "up"));
     // default_auth: no token is 401 with WWW-Authenticate and the JSON body.
-    let r = c.send(get(&gw.url("/me"), &[])).await;
+    let r = c.send(get(&gw.url("/me?as=nobody"), &[])).await;
     assert_eq!(r.status, 401);
     assert!(
         r.header("www-authenticate").starts_with("Bearer"),
@@ -89,7 +91,7 @@ clusters: [{{ name: svc, endpoints: ["{up}"] }}]
     let t = token(claims(serde_json::json!({})));
     let r = c
         .send(get(
-            &gw.url("/me"),
+            &gw.url("/me?as=user-1"),
             &[("authorization", &bearer(&t)), ("x-user-id", "forged")],
         ))
         .await;
@@ -160,10 +162,10 @@ clusters: [{{ name: svc, endpoints: ["{up}"] }}]
         (401, Some("invalid_api_key"))
     );
     let mut acme = Vec::new();
-    for _ in 0..3 {
+    for i in 0..3 {
         acme.push(
             c.send(get(
-                &gw.url("/partner/x"),
+                &gw.url(&format!("/partner/x?n={i}")),
                 &[("x-api-key", "sk-acme-0123456789")],
             ))
             .await
@@ -186,12 +188,55 @@ clusters: [{{ name: svc, endpoints: ["{up}"] }}]
         .await
         .text();
     for line in [
-        "sekisho_auth_failures_total{route=\"default_auth\",reason=\"missing_credentials\"} 1",
+        // default_auth's decisions are counted under the route that used it (regression:
+        // they were all counted under route="default_auth").
+        "sekisho_auth_failures_total{route=\"account\",reason=\"missing_credentials\"} 1",
+        "sekisho_auth_failures_total{route=\"account\",reason=\"expired\"} 1",
+        "sekisho_auth_allowed_total{route=\"account\"} 1",
         "sekisho_auth_failures_total{route=\"buy\",reason=\"missing_claim\"} 1",
         "sekisho_auth_failures_total{route=\"partner\",reason=\"invalid_api_key\"} 1",
         "sekisho_ratelimit_decisions_total{route=\"partner\",decision=\"limited\"} 1",
+        // Per key name (the third acme request passed auth, then hit the rate limit).
+        "sekisho_auth_api_key_requests_total{route=\"partner\",key=\"acme\"} 3",
+        "sekisho_auth_api_key_requests_total{route=\"partner\",key=\"globex\"} 1",
     ] {
-        assert!(metrics.contains(line), "metrics lack {line}");
+        assert!(metrics.contains(line), "metrics lack {line}\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("sekisho_auth_failures_total{route=\"default_auth\""),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("sekisho_auth_failures_total{route=\"health\""),
+        "a public route has no auth counters"
+    );
+
+    // The access log names who it was: the API key's name, the JWT subject.
+    let lines = sekisho_test_support::eventually(Duration::from_secs(5), || async {
+        std::fs::read_to_string(&log_path)
+            .unwrap_or_default()
+            .contains("/partner/x?n=2")
+    })
+    .await;
+    let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(lines, "access log: {text}");
+    let entry = |uri: &str| -> serde_json::Value {
+        text.lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["uri"] == uri)
+            .unwrap_or_else(|| panic!("no line for {uri}: {text}"))
+    };
+    for (uri, status, auth, id) in [
+        ("/partner/x?n=0", 200, Some("api_key"), Some("acme")),
+        ("/partner/x?n=2", 429, Some("api_key"), Some("acme")),
+        ("/me?as=user-1", 200, Some("jwt"), Some("user-1")),
+        ("/me?as=nobody", 401, None, None),
+        ("/health", 200, None, None),
+    ] {
+        let e = entry(uri);
+        assert_eq!(e["status"], status, "{e}");
+        assert_eq!(e["auth"].as_str(), auth, "{e}");
+        assert_eq!(e["auth_id"].as_str(), id, "{e}");
     }
     gw.stop().await;
 }
