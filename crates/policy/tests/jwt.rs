@@ -200,11 +200,11 @@ async fn valid_expired_wrong_audience_and_issuer() {
 #[tokio::test]
 async fn unknown_kid_refetches_rotated_jwks_and_outage_serves_stale() {
     let server = TestServer::start(Answer::ok(jwks(&[("k1", RSA1, Algorithm::RS256)]))).await;
-    let a = auth(jwt_config(Some(format!(
-        "http://{}/jwks.json",
-        server.addr
-    ))))
-    .await;
+    let mut cfg = jwt_config(Some(format!("http://{}/jwks.json", server.addr)));
+    // Every token is verified against the key store: the verified-token cache must not be
+    // what answers once the JWKS server is gone.
+    cfg.cache_size = 0;
+    let a = auth(cfg).await;
     let t1 = sign(Algorithm::RS256, Some("k1"), RSA1, &claims(json!({})));
     assert!(a.check(&bearer(&t1).view()).await.is_ok());
 
@@ -242,8 +242,29 @@ async fn unknown_kid_refetches_rotated_jwks_and_outage_serves_stale() {
     })
     .await;
     assert!(failed, "refreshes failed: {:?}", a.jwks_counters());
+    // Tokens never seen before, signed by both known keys, still verify: the keys fetched
+    // before the outage are served stale.
+    for (alg, kid, pem) in [
+        (Algorithm::RS256, "k1", RSA1),
+        (Algorithm::ES256, "k2", EC1),
+    ] {
+        let fresh = sign(
+            alg,
+            Some(kid),
+            pem,
+            &claims(json!({"jti": format!("after-{kid}")})),
+        );
+        assert!(a.check(&bearer(&fresh).view()).await.is_ok(), "{kid}");
+    }
     assert!(a.check(&bearer(&t1).view()).await.is_ok());
     assert!(a.check(&bearer(&t2).view()).await.is_ok());
+    assert_eq!(a.jwt_cache_hits(), 0, "no answer came from the token cache");
+    // An unknown kid still fails (the refetch fails; nothing is invented).
+    let t4 = sign(Algorithm::RS256, Some("k9"), RSA2, &claims(json!({})));
+    assert_eq!(
+        a.check(&bearer(&t4).view()).await.unwrap_err().reason,
+        "unknown_kid"
+    );
 }
 
 #[tokio::test]

@@ -147,16 +147,40 @@ fn data(file: &str) -> String {
     format!("{}/../policy/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// An RS256 token signed by `rsa1.pem` with kid `k1`.
 fn token(claims: serde_json::Value) -> String {
-    let pem = std::fs::read(data("rsa1.pem")).unwrap();
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some("k1".into());
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
-    )
-    .unwrap()
+    token_with(jsonwebtoken::Algorithm::RS256, "k1", "rsa1.pem", &claims)
+}
+
+/// The private key of a `tests/data` PEM file, for `alg`.
+fn encoding_key(alg: jsonwebtoken::Algorithm, pem_file: &str) -> jsonwebtoken::EncodingKey {
+    let pem = std::fs::read(data(pem_file)).unwrap();
+    match alg {
+        jsonwebtoken::Algorithm::ES256 | jsonwebtoken::Algorithm::ES384 => {
+            jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap()
+        }
+        _ => jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+    }
+}
+
+/// A token signed with `pem_file`'s key under `kid`.
+fn token_with(
+    alg: jsonwebtoken::Algorithm,
+    kid: &str,
+    pem_file: &str,
+    claims: &serde_json::Value,
+) -> String {
+    let mut header = jsonwebtoken::Header::new(alg);
+    header.kid = Some(kid.into());
+    jsonwebtoken::encode(&header, claims, &encoding_key(alg, pem_file)).unwrap()
+}
+
+/// The public JWK of `pem_file`'s key under `kid`.
+fn jwk(alg: jsonwebtoken::Algorithm, kid: &str, pem_file: &str) -> serde_json::Value {
+    let mut jwk =
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding_key(alg, pem_file), alg).unwrap();
+    jwk.common.key_id = Some(kid.into());
+    serde_json::to_value(jwk).unwrap()
 }
 
 fn now() -> u64 {
