@@ -8,7 +8,6 @@ mod auth;
 mod locks;
 mod rate_limits;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -26,7 +25,9 @@ use sekisho_test_support::{eventually, free_addr};
 use crate::common::{get, request, start};
 use crate::process::Serve;
 
-/// An upstream that counts purchases in progress and remembers the most seen at once.
+/// An upstream that counts purchases in progress and remembers the most seen at once. Each
+/// purchase takes `hold`, or `x-hold-ms` when the request sends it; `x-reset: 1` closes the
+/// connection without an answer (an upstream that dies mid-request).
 struct Shop {
     addr: SocketAddr,
     inside: Arc<AtomicUsize>,
@@ -34,6 +35,26 @@ struct Shop {
     served: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// One purchase in progress; counted out however it ends (answered or dropped).
+struct Inside(Arc<AtomicUsize>);
+
+impl Drop for Inside {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct Reset;
+
+impl std::fmt::Display for Reset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reset by the test")
+    }
+}
+
+impl std::error::Error for Reset {}
 
 impl Shop {
     async fn start(hold: Duration) -> Shop {
@@ -52,13 +73,26 @@ impl Shop {
                         move |req: http::Request<hyper::body::Incoming>| {
                             let (i, m, s) = (i.clone(), m.clone(), s.clone());
                             async move {
+                                let header = |name: &str| {
+                                    req.headers()
+                                        .get(name)
+                                        .and_then(|v| v.to_str().ok())
+                                        .map(str::to_string)
+                                };
+                                let hold = header("x-hold-ms")
+                                    .and_then(|v| v.parse().ok())
+                                    .map_or(hold, Duration::from_millis);
+                                let reset = header("x-reset").is_some();
                                 let _ = req.into_body().collect().await;
                                 let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+                                let _inside = Inside(i.clone());
                                 m.fetch_max(now, Ordering::SeqCst);
                                 tokio::time::sleep(hold).await;
-                                i.fetch_sub(1, Ordering::SeqCst);
+                                if reset {
+                                    return Err(Reset);
+                                }
                                 s.fetch_add(1, Ordering::SeqCst);
-                                Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(
+                                Ok::<_, Reset>(http::Response::new(Full::new(Bytes::from(
                                     "bought",
                                 ))))
                             }
@@ -132,6 +166,22 @@ routes:
 clusters: [{{ name: shop, endpoints: ["{shop}"] }}]
 "#
     )
+}
+
+/// `buy` with extra request headers (`x-hold-ms`, `x-reset` for the [`Shop`]).
+fn buy_with(
+    addr: SocketAddr,
+    item: impl std::fmt::Display,
+    headers: &[(&str, &str)],
+) -> http::Request<Full<Bytes>> {
+    let mut req = buy(addr, item);
+    for (k, v) in headers {
+        req.headers_mut().insert(
+            http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            v.parse().unwrap(),
+        );
+    }
+    req
 }
 
 fn buy(addr: SocketAddr, item: impl std::fmt::Display) -> http::Request<Full<Bytes>> {

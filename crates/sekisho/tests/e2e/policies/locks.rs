@@ -70,15 +70,18 @@ async fn lock_two_processes_redis() {
     one_purchase_at_a_time(&format!("{{ redis: \"{}\" }}", redis.url())).await;
 }
 
-/// A client that gives up mid-purchase frees the lock (it does not wait for the ttl).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_is_released_when_the_client_aborts() {
-    let mc = Memcached::start();
-    let shop = Shop::start(Duration::from_millis(1500)).await;
-    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
-    let gws = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "closed")).await;
+/// A client that gives up mid-purchase frees the lock at once: the abandoned purchase would
+/// keep the shop busy for 10 s, yet the same item can be bought through the other process
+/// within 3 s of the abort (well before the 10 s ttl too).
+async fn lock_released_when_the_client_aborts(backend: &str) {
+    let shop = Shop::start(Duration::from_millis(5)).await;
+    let gws = two_gateways(|l, a| lock_yaml(l, a, shop.addr, backend, "closed")).await;
     let addr = gws[0].1;
-    let abandoned = tokio::spawn(async move { HttpClient::http1().try_send(buy(addr, 7)).await });
+    let abandoned = tokio::spawn(async move {
+        HttpClient::http1()
+            .try_send(buy_with(addr, 7, &[("x-hold-ms", "10000")]))
+            .await
+    });
     assert!(
         eventually(Duration::from_secs(5), || async {
             shop.inside.load(Ordering::SeqCst) == 1
@@ -90,7 +93,7 @@ async fn lock_is_released_when_the_client_aborts() {
     assert_eq!(r.status, 503);
     abandoned.abort();
     let _ = abandoned.await;
-    let start = Instant::now();
+    let aborted = Instant::now();
     let freed = eventually(Duration::from_secs(3), || async {
         HttpClient::http1()
             .try_send(buy(gws[1].1, 7))
@@ -100,35 +103,155 @@ async fn lock_is_released_when_the_client_aborts() {
     .await;
     assert!(
         freed,
-        "lock released after the client left (well before the 10 s ttl)"
+        "lock released when the client left, not when the upstream would have finished (10 s)"
     );
-    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(aborted.elapsed() < Duration::from_secs(5));
 }
 
-/// The lock server dies: `closed` answers 503 quickly, `open` lets purchases through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lock_server_killed_fails_per_config() {
-    let mut mc = Memcached::start();
+async fn lock_is_released_when_the_client_aborts_memcached() {
+    let mc = Memcached::start();
+    lock_released_when_the_client_aborts(&format!("{{ memcached: \"{}\" }}", mc.addr())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_is_released_when_the_client_aborts_redis() {
+    let redis = Redis::start();
+    lock_released_when_the_client_aborts(&format!("{{ redis: \"{}\" }}", redis.url())).await;
+}
+
+/// The upstream fails (times out after the route's 1 s, or closes the connection without an
+/// answer): the lock is released with the error answer, and the same item can be bought
+/// again at once, although the timed-out purchase keeps the shop busy for 10 s.
+async fn lock_released_after_an_upstream_failure(backend: &str) {
     let shop = Shop::start(Duration::from_millis(5)).await;
-    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
-    let closed = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "closed")).await;
-    let open = two_gateways(|l, a| lock_yaml(l, a, shop.addr, &backend, "open")).await;
-    let r = HttpClient::http1().send(buy(closed[0].1, 1)).await;
-    assert_eq!(r.status, 200);
-    mc.stop();
+    let yaml = lock_yaml(free_addr(), free_addr(), shop.addr, backend, "closed").replace(
+        "    cluster: shop\n",
+        "    cluster: shop\n    timeout: 1s\n",
+    );
+    let gw = start(&yaml).await;
+    let c = HttpClient::http1();
+    for (failure, headers, status, code) in [
+        (
+            "timeout",
+            &[("x-hold-ms", "10000")][..],
+            504,
+            "upstream_timeout",
+        ),
+        ("reset", &[("x-reset", "1")][..], 502, "upstream_reset"),
+    ] {
+        let r = c.send(buy_with(gw.addr, 8, headers)).await;
+        assert_eq!(r.status, status, "{failure}: {}", r.text());
+        assert_eq!(r.json()["error"], code, "{failure}");
+        let failed = Instant::now();
+        let again = eventually(Duration::from_secs(3), || async {
+            c.try_send(buy(gw.addr, 8))
+                .await
+                .is_ok_and(|r| r.status == 200)
+        })
+        .await;
+        assert!(
+            again,
+            "{failure}: the lock was released with the error answer"
+        );
+        assert!(failed.elapsed() < Duration::from_secs(5), "{failure}");
+    }
+    let m = metrics(gw.admin.unwrap()).await;
+    assert_eq!(
+        sample(
+            &m,
+            r#"sekisho_lock_releases_total{route="buy",result="released"}"#
+        ),
+        Some(4.0),
+        "{m}"
+    );
+    gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_is_released_after_an_upstream_failure_redis() {
+    let redis = Redis::start();
+    lock_released_after_an_upstream_failure(&format!("{{ redis: \"{}\" }}", redis.url())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_is_released_after_an_upstream_failure_memcached() {
+    let mc = Memcached::start();
+    lock_released_after_an_upstream_failure(&format!("{{ memcached: \"{}\" }}", mc.addr())).await;
+}
+
+/// The lock server dies mid-test: `on_error: closed` answers 503 quickly, `open` lets
+/// purchases through unlocked; both count the backend errors, and the breaker opens.
+async fn lock_server_killed(backend: &str, kill: impl FnOnce()) {
+    let shop = Shop::start(Duration::from_millis(5)).await;
+    let closed = start(&lock_yaml(
+        free_addr(),
+        free_addr(),
+        shop.addr,
+        backend,
+        "closed",
+    ))
+    .await;
+    let open = start(&lock_yaml(
+        free_addr(),
+        free_addr(),
+        shop.addr,
+        backend,
+        "open",
+    ))
+    .await;
+    for gw in [&closed, &open] {
+        let r = HttpClient::http1().send(buy(gw.addr, 1)).await;
+        assert_eq!(r.status, 200, "locks work before the kill");
+    }
+    kill();
     for _ in 0..5 {
         let t = Instant::now();
-        let r = HttpClient::http1().send(buy(closed[0].1, 1)).await;
+        let r = HttpClient::http1().send(buy(closed.addr, 1)).await;
         assert_eq!(r.status, 503, "{}", r.text());
-        assert_eq!(r.json()["error"], "lock_unavailable");
+        let body = r.json();
+        assert_eq!(body["error"], "lock_unavailable", "{body}");
+        assert_eq!(body["request_id"].as_str(), Some(r.header("x-request-id")));
         assert!(
             t.elapsed() < Duration::from_secs(2),
             "decided within the bound: {:?}",
             t.elapsed()
         );
-        let r = HttpClient::http1().send(buy(open[1].1, 1)).await;
+        let r = HttpClient::http1().send(buy(open.addr, 1)).await;
         assert_eq!(r.status, 200, "fail open proceeds unlocked");
     }
+    for (gw, outcome) in [(&closed, "failed_closed"), (&open, "failed_open")] {
+        let m = metrics(gw.admin.unwrap()).await;
+        let errors = sample(&m, r#"sekisho_lock_backend_errors_total{route="buy"}"#);
+        // The default breaker opens after 3 failures; later requests skip the backend.
+        assert!(
+            errors.is_some_and(|n| n >= 3.0),
+            "{outcome}: {errors:?}\n{m}"
+        );
+        let series = format!(r#"sekisho_lock_requests_total{{route="buy",outcome="{outcome}"}}"#);
+        assert_eq!(sample(&m, &series), Some(5.0), "{m}");
+        assert_eq!(
+            sample(&m, r#"sekisho_lock_breaker_open{route="buy"}"#),
+            Some(1.0),
+            "{m}"
+        );
+    }
+    closed.stop().await;
+    open.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_server_killed_fails_per_config_memcached() {
+    let mut mc = Memcached::start();
+    let backend = format!("{{ memcached: \"{}\" }}", mc.addr());
+    lock_server_killed(&backend, || mc.stop()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_server_killed_fails_per_config_redis() {
+    let mut redis = Redis::start();
+    let backend = format!("{{ redis: \"{}\" }}", redis.url());
+    lock_server_killed(&backend, || redis.stop()).await;
 }
 
 /// Regression: a client could trip the memcached lock breaker for everyone with lock keys over
