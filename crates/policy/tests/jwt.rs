@@ -390,3 +390,84 @@ async fn hs256_secret_from_env_and_optional_route() {
         "{err}"
     );
 }
+
+/// RS384, RS512, PS384 and PS512 with an RSA key file, ES384 with a P-384 key generated here
+/// and served in a JWKS; a token signed by another P-384 key and an algorithm left out of the
+/// config are refused.
+#[tokio::test]
+async fn rs384_rs512_ps384_ps512_and_es384_verify() {
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let p384_private = p384.serialize_pem();
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+        .unwrap()
+        .serialize_pem();
+    let mut es384 = Jwk::from_encoding_key(
+        &EncodingKey::from_ec_pem(p384_private.as_bytes()).unwrap(),
+        Algorithm::ES384,
+    )
+    .unwrap();
+    es384.common.key_id = Some("ec384".into());
+    let server = TestServer::start(Answer::ok(
+        serde_json::to_string(&JwkSet { keys: vec![es384] }).unwrap(),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rsa_pub = dir.path().join("rsa.pub.pem");
+    std::fs::write(&rsa_pub, include_bytes!("data/rsa1.pub.pem")).unwrap();
+    let mut cfg = jwt_config(Some(format!("http://{}/jwks.json", server.addr)));
+    cfg.algorithms = vec![
+        JwtAlgorithm::RS384,
+        JwtAlgorithm::RS512,
+        JwtAlgorithm::PS384,
+        JwtAlgorithm::PS512,
+        JwtAlgorithm::ES384,
+    ];
+    cfg.keys.files = vec![KeyFileConfig {
+        path: rsa_pub,
+        kid: Some("rsa".into()),
+    }];
+    cfg.cache_size = 0;
+    let a = auth(cfg).await;
+
+    for alg in [
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ] {
+        let t = sign(alg, Some("rsa"), RSA1, &claims(json!({})));
+        let ok = a.check(&bearer(&t).view()).await;
+        assert!(ok.is_ok(), "{alg:?}: {:?}", ok.err());
+        // Signed by another RSA key under the same kid: a bad signature, not a pass.
+        let forged = sign(alg, Some("rsa"), RSA2, &claims(json!({})));
+        assert_eq!(
+            a.check(&bearer(&forged).view()).await.unwrap_err().reason,
+            "bad_signature",
+            "{alg:?}"
+        );
+    }
+    let t = sign(
+        Algorithm::ES384,
+        Some("ec384"),
+        p384_private.as_bytes(),
+        &claims(json!({})),
+    );
+    let ok = a.check(&bearer(&t).view()).await.unwrap();
+    assert_eq!(ok.identity.unwrap().subject.as_deref(), Some("alice"));
+    let forged = sign(
+        Algorithm::ES384,
+        Some("ec384"),
+        other.as_bytes(),
+        &claims(json!({})),
+    );
+    assert_eq!(
+        a.check(&bearer(&forged).view()).await.unwrap_err().reason,
+        "bad_signature"
+    );
+    // RS256 is not in this route's list.
+    let rs256 = sign(Algorithm::RS256, Some("rsa"), RSA1, &claims(json!({})));
+    assert_eq!(
+        a.check(&bearer(&rs256).view()).await.unwrap_err().reason,
+        "bad_algorithm"
+    );
+}

@@ -304,3 +304,137 @@ async fn lock_key_too_long_is_400_and_does_not_open_the_breaker() {
     }
     gw.stop().await;
 }
+
+/// Lock keys from a path parameter, the query, a header and a JSON body field, each through
+/// the gateway: the same key waits (503), another key passes, a request without the field is
+/// 400. A lock route that reads the body buffers at most 1 MiB: past it, 413.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lock_keys_from_path_query_header_and_json() {
+    let shop = Shop::start(Duration::from_millis(5)).await;
+    let lock = |key: &str| {
+        format!(
+            "    lock: {{ key: \"{key}\", backend: local, wait: {{ attempts: 1, backoff: 10ms }} }}\n"
+        )
+    };
+    let yaml = format!(
+        r#"
+admin: {{ listen: "127.0.0.1:0" }}
+access_log: {{ path: "off" }}
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+routes:
+  - name: by-path
+    match: {{ path_template: "/items/{{id}}/buy" }}
+    cluster: shop
+{}  - name: by-query
+    match: {{ path: /reserve }}
+    cluster: shop
+{}  - name: by-header
+    match: {{ path: /checkout }}
+    cluster: shop
+{}  - name: by-json
+    match: {{ path: /order, methods: [POST] }}
+    cluster: shop
+{}clusters: [{{ name: shop, endpoints: ["{}"] }}]
+"#,
+        lock("item/{path.id}"),
+        lock("seat/{query.seat}"),
+        lock("cart/{header.x-cart}"),
+        lock("order/{json.order.item}"),
+        shop.addr,
+    );
+    let gw = start(&yaml).await;
+    let json = |item: &str| match item {
+        "" => r#"{"order":{"qty":1}}"#.to_string(),
+        i => format!(r#"{{"order":{{"item":"{i}","qty":1}}}}"#),
+    };
+    // (route, request for key A, for key B, without the field)
+    type Make = Box<dyn Fn(&str, &[(&str, &str)]) -> http::Request<Full<Bytes>>>;
+    let addr = gw.addr;
+    let cases: Vec<(&str, Make)> = vec![
+        (
+            "by-path",
+            Box::new(move |k, h| match k {
+                "" => get(&format!("http://{addr}/items//buy"), h),
+                k => get(&format!("http://{addr}/items/{k}/buy"), h),
+            }),
+        ),
+        (
+            "by-query",
+            Box::new(move |k, h| get(&format!("http://{addr}/reserve?row=1&seat={k}"), h)),
+        ),
+        (
+            "by-header",
+            Box::new(move |k, h| {
+                let mut h = h.to_vec();
+                if !k.is_empty() {
+                    h.push(("x-cart", k));
+                }
+                get(&format!("http://{addr}/checkout"), &h)
+            }),
+        ),
+        (
+            "by-json",
+            Box::new(move |k, h| {
+                let mut h = h.to_vec();
+                h.push(("content-type", "application/json"));
+                request("POST", &format!("http://{addr}/order"), &h, json(k))
+            }),
+        ),
+    ];
+    let c = HttpClient::http1();
+    for (route, make) in &cases {
+        let holder = {
+            let req = make("A", &[("x-hold-ms", "2000")]);
+            tokio::spawn(async move { HttpClient::http1().send(req).await })
+        };
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                shop.inside.load(Ordering::SeqCst) == 1
+            })
+            .await,
+            "{route}: the holder reached the shop"
+        );
+        let r = c.send(make("A", &[])).await;
+        assert_eq!(r.status, 503, "{route}: same key: {}", r.text());
+        assert_eq!(r.json()["error"], "lock_busy", "{route}");
+        let r = c.send(make("B", &[])).await;
+        assert_eq!(r.status, 200, "{route}: another key: {}", r.text());
+        let r = c.send(make("", &[])).await;
+        // `/items//buy` normalizes to `/items/buy`: no route, so never an empty key.
+        let want = if *route == "by-path" { 404 } else { 400 };
+        assert_eq!(r.status, want, "{route}: no field: {}", r.text());
+        if want == 400 {
+            assert_eq!(r.json()["error"], "lock_key_missing", "{route}");
+        }
+        let r = holder.await.unwrap();
+        assert_eq!(r.status, 200, "{route}: the holder is served");
+        assert!(
+            eventually(Duration::from_secs(5), || async {
+                c.send(make("A", &[])).await.status == 200
+            })
+            .await,
+            "{route}: released after the holder's answer"
+        );
+    }
+
+    // The JSON-keyed route buffers the body to find the key: at most 1 MiB, then 413.
+    let big = format!(
+        r#"{{"order":{{"item":"A"}},"pad":"{}"}}"#,
+        "x".repeat(1024 * 1024)
+    );
+    let before = shop.served.load(Ordering::SeqCst);
+    let r = c
+        .send(request(
+            "POST",
+            &gw.url("/order"),
+            &[("content-type", "application/json")],
+            big,
+        ))
+        .await;
+    assert_eq!(r.status, 413, "{}", r.text());
+    let body = r.json();
+    assert_eq!(body["error"], "payload_too_large", "{body}");
+    assert_eq!(body["request_id"].as_str(), Some(r.header("x-request-id")));
+    assert_eq!(shop.served.load(Ordering::SeqCst), before, "never proxied");
+    gw.stop().await;
+}

@@ -182,3 +182,47 @@ async fn rate_limit_redis_killed_falls_back_per_config() {
         gw.stop().await;
     }
 }
+
+/// A rate limit keyed by a JWT claim: two users of one tenant share its bucket, another
+/// tenant has its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_keyed_by_a_jwt_claim() {
+    let up = Upstream::start("svc", |_| Reply::text("ok")).await;
+    let yaml = format!(
+        r#"
+access_log: {{ path: "off" }}
+listeners: [{{ name: public, listen: "127.0.0.1:0" }}]
+routes:
+  - name: api
+    match: {{ path_prefix: / }}
+    cluster: svc
+    auth:
+      jwt:
+        algorithms: [RS256]
+        keys: {{ files: [{{ path: "{key}", kid: k1 }}] }}
+    rate_limit: {{ key: {{ claim: tenant }}, limit: 2, period: 60s }}
+clusters: [{{ name: svc, endpoints: ["{up}"] }}]
+"#,
+        key = data("rsa1.pub.pem"),
+        up = up.addr(),
+    );
+    let gw = start(&yaml).await;
+    let c = HttpClient::http1();
+    let call = |sub: &str, tenant: &str| {
+        let t = token(serde_json::json!({"sub": sub, "tenant": tenant, "exp": now() + 300}));
+        get(&gw.url("/x"), &[("authorization", &format!("Bearer {t}"))])
+    };
+    let mut acme = Vec::new();
+    for sub in ["u1", "u2", "u1"] {
+        acme.push(c.send(call(sub, "acme")).await.status.as_u16());
+    }
+    assert_eq!(acme, [200, 200, 429], "one bucket for the tenant");
+    let r = c.send(call("u3", "globex")).await;
+    assert_eq!(r.status, 200, "another tenant, another bucket");
+    assert_eq!(r.header("ratelimit-remaining"), "1");
+    let r = c.send(call("u1", "acme")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"], "rate_limited");
+    assert!(!r.header("retry-after").is_empty());
+    gw.stop().await;
+}
