@@ -1,10 +1,14 @@
 //! The request's way through the gateway, in order:
 //!
 //! ```text
-//! request id ─► normalize path ─► route ─► (direct | redirect | proxy)
-//! proxy: pick cluster (split) ─► upstream request (rewrite, headers) ─► buffer body if asked
+//! request id ─► normalize path ─► route ─► CORS preflight ─► auth ─► rate limit
+//!   ─► (direct | redirect | proxy)
+//! proxy: pick cluster (split) ─► upstream request (rewrite, headers)
+//!        ─► transcode / gRPC-Web route: lock (key without the body) ─► serve
+//!        ─► else buffer body if asked or the lock key reads it ─► lock
 //!        ─► cluster.send under the route timeout ─► response headers ─► client
-//! every request ─► access log line + metrics when the response body ends (or the client leaves)
+//! every request ─► access log line + metrics when the response body ends (or the client
+//! leaves); the lock guard rides in the log record and is released then
 //! ```
 
 use std::net::SocketAddr;
