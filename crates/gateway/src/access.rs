@@ -49,6 +49,8 @@ pub struct RequestLog {
     upstream_in_flight: Option<InFlightGuard>,
     /// The route's lock, held until the record is written (response done or client gone).
     lock: Option<sekisho_policy::LockGuard>,
+    /// How the request was authenticated, and who (API key name or JWT `sub`).
+    auth: Option<(&'static str, Option<String>)>,
 }
 
 impl RequestLog {
@@ -90,6 +92,7 @@ impl RequestLog {
             _in_flight: conn.activity.begin(),
             upstream_in_flight: None,
             lock: None,
+            auth: None,
         }
     }
 
@@ -123,6 +126,8 @@ impl RequestLog {
                 cluster: self.cluster.as_deref().unwrap_or(""),
                 upstream_addr: self.upstream_addr,
                 upstream_time: self.upstream_time,
+                auth: self.auth.as_ref().map(|(method, _)| *method),
+                auth_id: self.auth.as_ref().and_then(|(_, id)| id.as_deref()),
             });
         }
     }
@@ -167,6 +172,14 @@ impl LogGuard {
             l.upstream_addr = Some(addr);
             l.upstream_in_flight = Some(in_flight);
         });
+    }
+
+    /// The identity the route's authentication found (nothing when it let the request
+    /// through without one, failing open).
+    pub fn set_auth(&mut self, allow: &sekisho_policy::AuthAllow) {
+        if let Some(id) = &allow.identity {
+            self.with(|l| l.auth = Some((id.method.as_str(), id.id().map(str::to_string))));
+        }
     }
 
     /// Keeps the route's lock until the record is written.

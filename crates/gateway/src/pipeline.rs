@@ -1,10 +1,14 @@
 //! The request's way through the gateway, in order:
 //!
 //! ```text
-//! request id ─► normalize path ─► route ─► (direct | redirect | proxy)
-//! proxy: pick cluster (split) ─► upstream request (rewrite, headers) ─► buffer body if asked
+//! request id ─► normalize path ─► route ─► CORS preflight ─► auth ─► rate limit
+//!   ─► (direct | redirect | proxy)
+//! proxy: pick cluster (split) ─► upstream request (rewrite, headers)
+//!        ─► transcode / gRPC-Web route: lock (key without the body) ─► serve
+//!        ─► else buffer body if asked or the lock key reads it ─► lock
 //!        ─► cluster.send under the route timeout ─► response headers ─► client
-//! every request ─► access log line + metrics when the response body ends (or the client leaves)
+//! every request ─► access log line + metrics when the response body ends (or the client
+//! leaves); the lock guard rides in the log record and is released then
 //! ```
 
 use std::net::SocketAddr;
@@ -169,7 +173,7 @@ async fn proxy(
             client_ip: conn.remote.ip(),
             params: &params,
         };
-        policy_stage::admit(&route.policies, &seen).await?
+        policy_stage::admit(&route.policies, &seen, log).await?
     } else {
         policy_stage::Admitted::default()
     };
@@ -219,19 +223,23 @@ async fn proxy(
 
     if let Some(tc) = &route.transcode {
         // gRPC-Web is checked first: its content type also starts with `application/grpc`.
-        if let Some(mode) = crate::grpc_web::mode(&parts.headers) {
-            let limit = tc.max_request_bytes();
-            return crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await;
-        }
-        if !crate::transcoding::is_grpc(&parts.headers) {
-            // Transcoded routes take locks keyed without the body (the config checks it).
+        let web = crate::grpc_web::mode(&parts.headers);
+        if web.is_some() || !crate::transcoding::is_grpc(&parts.headers) {
+            // Transcoded and gRPC-Web requests take locks keyed without the body (the config
+            // checks it); the guard rides in the log record as on the other paths.
             if let Some(l) = &route.policies.lock {
                 let seen = seen_parts(&parts, conn, &params);
                 if let Some(guard) = policy_stage::lock(l, &seen, None).await? {
                     log.hold_lock(guard);
                 }
             }
-            let mut resp = crate::transcoding::serve(tc, &route, target, parts, body, log).await?;
+            let mut resp = match web {
+                Some(mode) => {
+                    let limit = tc.max_request_bytes();
+                    crate::grpc_web::serve(mode, limit, &route, target, parts, body, log).await?
+                }
+                None => crate::transcoding::serve(tc, &route, target, parts, body, log).await?,
+            };
             policy_stage::add_headers(resp.headers_mut(), rate_headers);
             return Ok(resp);
         }

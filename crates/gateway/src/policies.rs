@@ -9,14 +9,33 @@ use std::sync::Arc;
 use sekisho_config::{
     AuthConfig, Config, ConfigError, LockConfig, RateLimitConfig, Route, RouteAuth,
 };
-use sekisho_policy::{Authenticator, LockPolicy, RateLimiter};
+use sekisho_policy::{
+    AuthAllow, AuthStats, Authenticator, LockPolicy, RateLimiter, Reject, RequestView,
+};
 use sekisho_telemetry::metrics::MetricWriter;
+
+/// A route's authentication: its own or the shared `default_auth` authenticator, and the
+/// route's own counters (so a shared authenticator's decisions are counted per route).
+#[derive(Clone)]
+pub struct AuthPolicy {
+    /// The authenticator.
+    pub authenticator: Arc<Authenticator>,
+    /// This route's counters.
+    pub stats: Arc<AuthStats>,
+}
+
+impl AuthPolicy {
+    /// Decides about `req`, counting into the route's stats.
+    pub async fn check(&self, req: &RequestView<'_>) -> Result<AuthAllow, Reject> {
+        self.authenticator.check_counted(req, &self.stats).await
+    }
+}
 
 /// The policies one route runs, in order: auth, rate limit, lock.
 #[derive(Clone, Default)]
 pub struct RoutePolicies {
     /// Who may call the route.
-    pub auth: Option<Arc<Authenticator>>,
+    pub auth: Option<AuthPolicy>,
     /// Requests per period per key.
     pub rate_limit: Option<Arc<RateLimiter>>,
     /// One request in flight per key.
@@ -43,6 +62,8 @@ struct RouteBuilt {
     auth: Option<Built<AuthConfig, Authenticator>>,
     /// Whether the route uses `default_auth`.
     inherits_auth: bool,
+    /// The route's auth counters, with the authenticator they count for (own or default).
+    auth_stats: Option<AuthPolicy>,
     rate_limit: Option<Built<RateLimitConfig, RateLimiter>>,
     lock: Option<Built<LockConfig, LockPolicy>>,
 }
@@ -60,23 +81,19 @@ impl Policies {
         let Some(r) = self.routes.get(name) else {
             return RoutePolicies::default();
         };
-        let auth = match (&r.auth, r.inherits_auth, &self.default_auth) {
-            (Some(b), _, _) => Some(b.policy.clone()),
-            (None, true, Some(d)) => Some(d.policy.clone()),
-            _ => None,
-        };
         RoutePolicies {
-            auth,
+            auth: r.auth_stats.clone(),
             rate_limit: r.rate_limit.as_ref().map(|b| b.policy.clone()),
             lock: r.lock.as_ref().map(|b| b.policy.clone()),
         }
     }
 
-    /// Writes the policies' counters (Prometheus conventions; `route="default_auth"` for
-    /// the shared default authenticator).
+    /// Writes the policies' counters (Prometheus conventions). Decisions are counted per
+    /// route, `default_auth`'s included; JWKS fetches belong to an authenticator, so the
+    /// shared default's are labeled `route="default_auth"`.
     pub fn write_metrics(&self, w: &mut MetricWriter) {
         if let Some(d) = &self.default_auth {
-            auth_metrics(w, "default_auth", &d.policy);
+            jwks_metrics(w, "default_auth", &d.policy);
         }
         let mut names: Vec<&String> = self.routes.keys().collect();
         names.sort();
@@ -84,8 +101,11 @@ impl Policies {
             let Some(r) = self.routes.get(name) else {
                 continue;
             };
+            if let Some(a) = &r.auth_stats {
+                auth_metrics(w, name, &a.stats);
+            }
             if let Some(a) = &r.auth {
-                auth_metrics(w, name, &a.policy);
+                jwks_metrics(w, name, &a.policy);
             }
             if let Some(rl) = &r.rate_limit {
                 rate_metrics(w, name, &rl.policy);
@@ -145,7 +165,22 @@ pub async fn prepare(
     for route in &config.routes {
         let old = previous.and_then(|p| p.routes.get(&route.name));
         match build_route(route, old).await {
-            Ok(built) => {
+            Ok(mut built) => {
+                let authenticator = match (&built.auth, built.inherits_auth, &out.default_auth) {
+                    (Some(b), _, _) => Some(&b.policy),
+                    (None, true, Some(d)) => Some(&d.policy),
+                    _ => None,
+                };
+                built.auth_stats = authenticator.map(|a| {
+                    // The counters survive a reload that keeps the authenticator.
+                    let kept = old
+                        .and_then(|o| o.auth_stats.as_ref())
+                        .filter(|o| Arc::ptr_eq(&o.authenticator, a));
+                    AuthPolicy {
+                        authenticator: a.clone(),
+                        stats: kept.map_or_else(|| Arc::new(a.new_stats()), |o| o.stats.clone()),
+                    }
+                });
                 out.routes.insert(route.name.clone(), built);
             }
             Err((key, message)) => {
@@ -213,7 +248,7 @@ async fn build_route(
     Ok(built)
 }
 
-fn auth_metrics(w: &mut MetricWriter, route: &str, a: &Authenticator) {
+fn auth_metrics(w: &mut MetricWriter, route: &str, a: &AuthStats) {
     let labels = [("route", route)];
     w.counter(
         "sekisho_auth_allowed_total",
@@ -229,12 +264,24 @@ fn auth_metrics(w: &mut MetricWriter, route: &str, a: &Authenticator) {
             n,
         );
     }
+    // Bounded: the names come from the config, never from requests.
+    for (key, n) in a.api_key_requests() {
+        w.counter(
+            "sekisho_auth_api_key_requests_total",
+            "Requests allowed by each named API key.",
+            &[("route", route), ("key", key)],
+            n,
+        );
+    }
     w.counter(
         "sekisho_auth_jwt_cache_hits_total",
         "Requests whose JWT was found in the verified-token cache (no signature check).",
         &labels,
         a.jwt_cache_hits(),
     );
+}
+
+fn jwks_metrics(w: &mut MetricWriter, route: &str, a: &Authenticator) {
     let jwks = a.jwks_counters();
     for (result, n) in [("ok", jwks.fetched), ("error", jwks.failed)] {
         w.counter(
@@ -283,6 +330,7 @@ fn lock_metrics(w: &mut MetricWriter, route: &str, l: &LockPolicy) {
         ("acquired", c.acquired),
         ("busy", c.busy),
         ("bad_request", c.bad_request),
+        ("key_too_long", c.key_too_long),
         ("failed_open", c.failed_open),
         ("failed_closed", c.failed_closed),
     ] {
@@ -306,5 +354,11 @@ fn lock_metrics(w: &mut MetricWriter, route: &str, l: &LockPolicy) {
         "Lock backend calls that failed or timed out.",
         &[("route", route)],
         c.backend_errors,
+    );
+    w.gauge(
+        "sekisho_lock_breaker_open",
+        "1 while the lock backend's circuit breaker is open.",
+        &[("route", route)],
+        if l.breaker_open() { 1.0 } else { 0.0 },
     );
 }

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use http::{HeaderMap, Method, Uri};
 use sekisho_policy::{AuthAllow, LockGuard, LockPolicy, RequestView};
 
+use crate::access::LogGuard;
 use crate::policies::RoutePolicies;
 use crate::respond::GatewayError;
 
@@ -47,11 +48,20 @@ fn rejected(r: sekisho_policy::Reject) -> GatewayError {
     GatewayError::Policy(Box::new(r))
 }
 
-/// Auth, then the rate limit (which may be keyed by the identity auth found).
-pub(crate) async fn admit(p: &RoutePolicies, req: &Seen<'_>) -> Result<Admitted, GatewayError> {
+/// Auth, then the rate limit (which may be keyed by the identity auth found). The identity
+/// goes into the log record at once, so a request the rate limit refuses still names it.
+pub(crate) async fn admit(
+    p: &RoutePolicies,
+    req: &Seen<'_>,
+    log: &mut LogGuard,
+) -> Result<Admitted, GatewayError> {
     let view = req.view(None);
     let auth = match &p.auth {
-        Some(a) => Some(a.check(&view).await.map_err(rejected)?),
+        Some(a) => {
+            let allow = a.check(&view).await.map_err(rejected)?;
+            log.set_auth(&allow);
+            Some(allow)
+        }
         None => None,
     };
     let rate_headers = match &p.rate_limit {

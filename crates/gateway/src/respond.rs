@@ -74,6 +74,7 @@ fn policy_message(r: &sekisho_policy::Reject) -> &'static str {
     match r.reason {
         "lock_busy" => "another request holds this lock; retry later",
         "lock_key_missing" => "the request lacks a field the route's lock key needs",
+        "lock_key_too_long" => "the lock key built from the request is too long",
         "lock_unavailable" => "the lock service is unavailable",
         "rate_limited" => "rate limit exceeded",
         "rate_limit_unavailable" => "the rate limit service is unavailable",

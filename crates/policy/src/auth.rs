@@ -48,7 +48,24 @@ pub struct Identity {
     pub claims: Option<Arc<Map<String, Value>>>,
 }
 
+impl AuthMethod {
+    /// The method's name in logs: `jwt`, `api_key`, `ext_auth`, `anonymous`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMethod::Jwt => "jwt",
+            AuthMethod::ApiKey => "api_key",
+            AuthMethod::ExtAuth => "ext_auth",
+            AuthMethod::Anonymous => "anonymous",
+        }
+    }
+}
+
 impl Identity {
+    /// Who it is, for the access log: the API key's name, or the JWT `sub`.
+    pub fn id(&self) -> Option<&str> {
+        self.api_key_name.as_deref().or(self.subject.as_deref())
+    }
+
     /// A claim as text (strings as is, numbers and booleans printed).
     pub fn claim_str(&self, name: &str) -> Option<String> {
         match self.claims.as_ref()?.get(name)? {
@@ -102,6 +119,77 @@ pub const REASONS: &[&str] = &[
     "ext_auth_unavailable",
 ];
 
+/// Counters of the requests one caller (a route) had decided: allowed, failures by reason,
+/// allowed per API key name, JWTs found in the verified-token cache. One authenticator can
+/// serve many routes (`default_auth`), each with its own stats; see
+/// [`Authenticator::check_counted`].
+#[derive(Debug)]
+pub struct AuthStats {
+    allowed: AtomicU64,
+    failures: Vec<AtomicU64>,
+    /// Per key name of the authenticator (config order).
+    api_keys: Vec<(String, AtomicU64)>,
+    jwt_cache_hits: AtomicU64,
+}
+
+impl AuthStats {
+    fn new(key_names: &[String]) -> Self {
+        Self {
+            allowed: AtomicU64::new(0),
+            failures: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
+            api_keys: key_names
+                .iter()
+                .map(|n| (n.clone(), AtomicU64::new(0)))
+                .collect(),
+            jwt_cache_hits: AtomicU64::new(0),
+        }
+    }
+
+    fn count(&self, reason: &str) {
+        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
+            if let Some(c) = self.failures.get(i) {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Requests allowed.
+    pub fn allowed(&self) -> u64 {
+        self.allowed.load(Ordering::Relaxed)
+    }
+
+    /// Failures by reason (every reason of [`REASONS`], zeros included).
+    pub fn failures(&self) -> Vec<(&'static str, u64)> {
+        REASONS
+            .iter()
+            .zip(&self.failures)
+            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Failures for one reason.
+    pub fn failures_for(&self, reason: &str) -> u64 {
+        REASONS
+            .iter()
+            .position(|r| *r == reason)
+            .and_then(|i| self.failures.get(i))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Requests allowed by each API key name (every configured name, zeros included).
+    pub fn api_key_requests(&self) -> Vec<(&str, u64)> {
+        self.api_keys
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Requests whose JWT came from the verified-token cache.
+    pub fn jwt_cache_hits(&self) -> u64 {
+        self.jwt_cache_hits.load(Ordering::Relaxed)
+    }
+}
+
 /// The authentication policy of a route, built once from its config.
 #[derive(Debug)]
 pub struct Authenticator {
@@ -109,8 +197,8 @@ pub struct Authenticator {
     jwt: Option<jwt::JwtAuth>,
     api_keys: Option<apikey::ApiKeys>,
     ext: Option<ext::ExtAuth>,
-    failures: Vec<AtomicU64>,
-    allowed: AtomicU64,
+    /// What [`Authenticator::check`] counts into.
+    stats: AuthStats,
 }
 
 impl Authenticator {
@@ -135,40 +223,66 @@ impl Authenticator {
                 "no method: set jwt, api_keys or ext_auth (or make the route public)",
             ));
         }
+        let stats = AuthStats::new(api_keys.as_ref().map_or(&[], |k| k.names()));
         Ok(Self {
             optional: cfg.optional,
             jwt,
             api_keys,
             ext,
-            failures: REASONS.iter().map(|_| AtomicU64::new(0)).collect(),
-            allowed: AtomicU64::new(0),
+            stats,
         })
     }
 
+    /// Fresh counters for one more caller of this authenticator (e.g. each route sharing
+    /// `default_auth`), sized for its API key names.
+    pub fn new_stats(&self) -> AuthStats {
+        AuthStats::new(self.api_keys.as_ref().map_or(&[], |k| k.names()))
+    }
+
+    /// The counters of [`Authenticator::check`].
+    pub fn stats(&self) -> &AuthStats {
+        &self.stats
+    }
+
     /// Decides about `req`: allow (with upstream header edits and the identity) or reject.
+    /// Counts into the authenticator's own [`Authenticator::stats`].
     pub async fn check(&self, req: &RequestView<'_>) -> Result<AuthAllow, Reject> {
-        let result = self.decide(req).await;
+        self.check_counted(req, &self.stats).await
+    }
+
+    /// Like [`Authenticator::check`], counting into `stats` (from [`Authenticator::new_stats`]).
+    pub async fn check_counted(
+        &self,
+        req: &RequestView<'_>,
+        stats: &AuthStats,
+    ) -> Result<AuthAllow, Reject> {
+        let result = self.decide(req, stats).await;
         match &result {
             Ok(_) => {
-                self.allowed.fetch_add(1, Ordering::Relaxed);
+                stats.allowed.fetch_add(1, Ordering::Relaxed);
             }
-            Err(r) => self.count(r.reason),
+            Err(r) => stats.count(r.reason),
         }
         result
     }
 
-    async fn decide(&self, req: &RequestView<'_>) -> Result<AuthAllow, Reject> {
+    async fn decide(&self, req: &RequestView<'_>, stats: &AuthStats) -> Result<AuthAllow, Reject> {
         if let Some(j) = &self.jwt {
             match j.check(req).await {
-                jwt::JwtOutcome::Allow(a) => return Ok(a),
+                jwt::JwtOutcome::Allow { allow, cached } => {
+                    if cached {
+                        stats.jwt_cache_hits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(allow);
+                }
                 jwt::JwtOutcome::Reject(r) => return Err(r),
                 jwt::JwtOutcome::NoToken => {}
             }
         }
         if let Some(k) = &self.api_keys {
             if let Some(presented) = req.headers.get(&k.header) {
-                let name = presented.to_str().ok().and_then(|p| k.lookup(p.trim()));
-                let Some(name) = name else {
+                let found = presented.to_str().ok().and_then(|p| k.lookup(p.trim()));
+                let Some((index, name)) = found else {
                     return Err(Reject::new(StatusCode::UNAUTHORIZED, "invalid_api_key")
                         .with_header(
                             http::header::WWW_AUTHENTICATE,
@@ -178,6 +292,9 @@ impl Authenticator {
                             )),
                         ));
                 };
+                if let Some((_, c)) = stats.api_keys.get(index) {
+                    c.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(AuthAllow {
                     identity: Some(Identity {
                         method: AuthMethod::ApiKey,
@@ -215,38 +332,22 @@ impl Authenticator {
         Err(jwt::unauthorized("missing_credentials"))
     }
 
-    fn count(&self, reason: &str) {
-        if let Some(i) = REASONS.iter().position(|r| *r == reason) {
-            if let Some(c) = self.failures.get(i) {
-                c.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Failures so far by reason (every reason of [`REASONS`], zeros included).
+    /// Failures of [`Authenticator::check`] so far by reason (every reason of [`REASONS`]).
     pub fn failures(&self) -> Vec<(&'static str, u64)> {
-        REASONS
-            .iter()
-            .zip(&self.failures)
-            .map(|(r, c)| (*r, c.load(Ordering::Relaxed)))
-            .collect()
+        self.stats.failures()
     }
 
-    /// Failures so far for one reason.
+    /// Failures of [`Authenticator::check`] so far for one reason.
     pub fn failures_for(&self, reason: &str) -> u64 {
-        REASONS
-            .iter()
-            .position(|r| *r == reason)
-            .and_then(|i| self.failures.get(i))
-            .map_or(0, |c| c.load(Ordering::Relaxed))
+        self.stats.failures_for(reason)
     }
 
-    /// Requests allowed so far.
+    /// Requests [`Authenticator::check`] allowed so far.
     pub fn allowed(&self) -> u64 {
-        self.allowed.load(Ordering::Relaxed)
+        self.stats.allowed()
     }
 
-    /// Requests whose JWT came from the verified-token cache.
+    /// Requests whose JWT came from the verified-token cache, whoever counted them.
     pub fn jwt_cache_hits(&self) -> u64 {
         self.jwt
             .as_ref()

@@ -51,9 +51,13 @@ impl PolicyError {
     }
 }
 
-/// A call to a backend (Redis, memcached, JWKS or auth service) failed. Retrying may help.
+/// A call to a backend (Redis, memcached, JWKS or auth service) failed. Retrying may help,
+/// except for [`BackendError::InvalidKey`], which is the request's fault, not the backend's.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    /// The key cannot be stored (empty, or too long once encoded); the backend was not called.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
     /// The call did not finish within its bound.
     #[error("timed out after {0:?}")]
     Timeout(std::time::Duration),

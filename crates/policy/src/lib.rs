@@ -32,7 +32,7 @@ pub mod net;
 pub mod ratelimit;
 pub mod request;
 
-pub use auth::{AuthAllow, Authenticator, Identity};
+pub use auth::{AuthAllow, AuthStats, Authenticator, Identity};
 pub use error::PolicyError;
 pub use lock::{LockGuard, LockPolicy};
 pub use ratelimit::{RateLimitAllow, RateLimiter};

@@ -24,6 +24,19 @@ use crate::request::{header_value, Reject, RequestView};
 use backend::Backend;
 use key::KeyTemplate;
 
+/// Longest lock key, in bytes as stored: memcached's limit, counted after its escaping of
+/// spaces and control characters (see [`key_len`]). Every backend applies the same bound, so
+/// switching backends never changes which requests are accepted. A longer key is the
+/// client's doing (it comes from the request) and is answered 400 `lock_key_too_long`; it
+/// never reaches the backend and never counts as a backend failure.
+pub const MAX_KEY_BYTES: usize = crate::net::memcached::MAX_KEY;
+
+/// The length [`MAX_KEY_BYTES`] bounds: bytes, with each space, control or non-ASCII byte and
+/// `%` counted as 3 (memcached's percent-encoding).
+pub fn key_len(key: &str) -> usize {
+    crate::net::memcached::encoded_len(key)
+}
+
 /// Counters of one lock policy, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LockCounters {
@@ -33,6 +46,8 @@ pub struct LockCounters {
     pub busy: u64,
     /// Requests lacking the key field (400).
     pub bad_request: u64,
+    /// Requests whose key is longer than [`MAX_KEY_BYTES`] (400).
+    pub key_too_long: u64,
     /// Backend calls that failed or timed out (acquire and release).
     pub backend_errors: u64,
     /// Requests let through unlocked because the backend failed (`on_error: open`).
@@ -50,6 +65,7 @@ struct Counters {
     acquired: AtomicU64,
     busy: AtomicU64,
     bad_request: AtomicU64,
+    key_too_long: AtomicU64,
     backend_errors: AtomicU64,
     failed_open: AtomicU64,
     failed_closed: AtomicU64,
@@ -125,6 +141,9 @@ impl LockPolicy {
 
     /// Like [`LockPolicy::acquire`] for an already rendered key.
     pub async fn acquire_key(&self, key: String) -> Result<Option<LockGuard>, Reject> {
+        if key.is_empty() || key_len(&key) > MAX_KEY_BYTES {
+            return Err(self.too_long(key_len(&key)));
+        }
         let token = new_token();
         let mut attempt = 0;
         loop {
@@ -145,6 +164,8 @@ impl LockPolicy {
                     }));
                 }
                 Ok(false) => self.breaker.success(),
+                // Not the backend's failure (and unreachable after the check above).
+                Err(BackendError::InvalidKey(_)) => return Err(self.too_long(key_len(&key))),
                 Err(e) => {
                     self.breaker.failure();
                     bump(&self.counters.backend_errors);
@@ -168,6 +189,17 @@ impl LockPolicy {
             attempt += 1;
             tokio::time::sleep(jitter(self.wait.backoff)).await;
         }
+    }
+
+    fn too_long(&self, len: usize) -> Reject {
+        bump(&self.counters.key_too_long);
+        tracing::debug!(len, max = MAX_KEY_BYTES, "lock key too long");
+        Reject::new(StatusCode::BAD_REQUEST, "lock_key_too_long")
+    }
+
+    /// Whether the backend's circuit breaker is open (requests get `on_error` without a call).
+    pub fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
     }
 
     fn backend_failed(&self, error: Option<BackendError>) -> Result<Option<LockGuard>, Reject> {
@@ -198,6 +230,7 @@ impl LockPolicy {
             acquired: get(&c.acquired),
             busy: get(&c.busy),
             bad_request: get(&c.bad_request),
+            key_too_long: get(&c.key_too_long),
             backend_errors: get(&c.backend_errors),
             failed_open: get(&c.failed_open),
             failed_closed: get(&c.failed_closed),

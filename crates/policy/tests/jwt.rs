@@ -200,11 +200,11 @@ async fn valid_expired_wrong_audience_and_issuer() {
 #[tokio::test]
 async fn unknown_kid_refetches_rotated_jwks_and_outage_serves_stale() {
     let server = TestServer::start(Answer::ok(jwks(&[("k1", RSA1, Algorithm::RS256)]))).await;
-    let a = auth(jwt_config(Some(format!(
-        "http://{}/jwks.json",
-        server.addr
-    ))))
-    .await;
+    let mut cfg = jwt_config(Some(format!("http://{}/jwks.json", server.addr)));
+    // Every token is verified against the key store: the verified-token cache must not be
+    // what answers once the JWKS server is gone.
+    cfg.cache_size = 0;
+    let a = auth(cfg).await;
     let t1 = sign(Algorithm::RS256, Some("k1"), RSA1, &claims(json!({})));
     assert!(a.check(&bearer(&t1).view()).await.is_ok());
 
@@ -242,8 +242,29 @@ async fn unknown_kid_refetches_rotated_jwks_and_outage_serves_stale() {
     })
     .await;
     assert!(failed, "refreshes failed: {:?}", a.jwks_counters());
+    // Tokens never seen before, signed by both known keys, still verify: the keys fetched
+    // before the outage are served stale.
+    for (alg, kid, pem) in [
+        (Algorithm::RS256, "k1", RSA1),
+        (Algorithm::ES256, "k2", EC1),
+    ] {
+        let fresh = sign(
+            alg,
+            Some(kid),
+            pem,
+            &claims(json!({"jti": format!("after-{kid}")})),
+        );
+        assert!(a.check(&bearer(&fresh).view()).await.is_ok(), "{kid}");
+    }
     assert!(a.check(&bearer(&t1).view()).await.is_ok());
     assert!(a.check(&bearer(&t2).view()).await.is_ok());
+    assert_eq!(a.jwt_cache_hits(), 0, "no answer came from the token cache");
+    // An unknown kid still fails (the refetch fails; nothing is invented).
+    let t4 = sign(Algorithm::RS256, Some("k9"), RSA2, &claims(json!({})));
+    assert_eq!(
+        a.check(&bearer(&t4).view()).await.unwrap_err().reason,
+        "unknown_kid"
+    );
 }
 
 #[tokio::test]
@@ -367,5 +388,86 @@ async fn hs256_secret_from_env_and_optional_route() {
     assert!(
         err.to_string().contains("SEKISHO_TEST_UNSET_VARIABLE"),
         "{err}"
+    );
+}
+
+/// RS384, RS512, PS384 and PS512 with an RSA key file, ES384 with a P-384 key generated here
+/// and served in a JWKS; a token signed by another P-384 key and an algorithm left out of the
+/// config are refused.
+#[tokio::test]
+async fn rs384_rs512_ps384_ps512_and_es384_verify() {
+    let p384 = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
+    let p384_private = p384.serialize_pem();
+    let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)
+        .unwrap()
+        .serialize_pem();
+    let mut es384 = Jwk::from_encoding_key(
+        &EncodingKey::from_ec_pem(p384_private.as_bytes()).unwrap(),
+        Algorithm::ES384,
+    )
+    .unwrap();
+    es384.common.key_id = Some("ec384".into());
+    let server = TestServer::start(Answer::ok(
+        serde_json::to_string(&JwkSet { keys: vec![es384] }).unwrap(),
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rsa_pub = dir.path().join("rsa.pub.pem");
+    std::fs::write(&rsa_pub, include_bytes!("data/rsa1.pub.pem")).unwrap();
+    let mut cfg = jwt_config(Some(format!("http://{}/jwks.json", server.addr)));
+    cfg.algorithms = vec![
+        JwtAlgorithm::RS384,
+        JwtAlgorithm::RS512,
+        JwtAlgorithm::PS384,
+        JwtAlgorithm::PS512,
+        JwtAlgorithm::ES384,
+    ];
+    cfg.keys.files = vec![KeyFileConfig {
+        path: rsa_pub,
+        kid: Some("rsa".into()),
+    }];
+    cfg.cache_size = 0;
+    let a = auth(cfg).await;
+
+    for alg in [
+        Algorithm::RS384,
+        Algorithm::RS512,
+        Algorithm::PS384,
+        Algorithm::PS512,
+    ] {
+        let t = sign(alg, Some("rsa"), RSA1, &claims(json!({})));
+        let ok = a.check(&bearer(&t).view()).await;
+        assert!(ok.is_ok(), "{alg:?}: {:?}", ok.err());
+        // Signed by another RSA key under the same kid: a bad signature, not a pass.
+        let forged = sign(alg, Some("rsa"), RSA2, &claims(json!({})));
+        assert_eq!(
+            a.check(&bearer(&forged).view()).await.unwrap_err().reason,
+            "bad_signature",
+            "{alg:?}"
+        );
+    }
+    let t = sign(
+        Algorithm::ES384,
+        Some("ec384"),
+        p384_private.as_bytes(),
+        &claims(json!({})),
+    );
+    let ok = a.check(&bearer(&t).view()).await.unwrap();
+    assert_eq!(ok.identity.unwrap().subject.as_deref(), Some("alice"));
+    let forged = sign(
+        Algorithm::ES384,
+        Some("ec384"),
+        other.as_bytes(),
+        &claims(json!({})),
+    );
+    assert_eq!(
+        a.check(&bearer(&forged).view()).await.unwrap_err().reason,
+        "bad_signature"
+    );
+    // RS256 is not in this route's list.
+    let rs256 = sign(Algorithm::RS256, Some("rsa"), RSA1, &claims(json!({})));
+    assert_eq!(
+        a.check(&bearer(&rs256).view()).await.unwrap_err().reason,
+        "bad_algorithm"
     );
 }

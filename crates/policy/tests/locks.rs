@@ -269,3 +269,59 @@ async fn missing_key_field_is_400_and_body_keys_work() {
     assert_eq!(g.key(), "buy/5");
     assert_eq!(p.counters().bad_request, 1);
 }
+
+/// Regression: a key over memcached's 250 bytes failed in the client's encoding and counted as
+/// a backend failure, so three such requests opened the breaker for everyone. Now it is the
+/// client's 400 on every backend, the backend untouched, and a normal key still locks.
+async fn too_long_key_is_400_and_never_a_backend_failure(backend: LockBackendConfig) {
+    use sekisho_policy::lock::{key_len, MAX_KEY_BYTES};
+    let p = LockPolicy::new(&config(backend)).unwrap();
+    // 250 bytes exactly is fine; a space counts 3 (memcached's escaping), on every backend.
+    let fits = format!("buy/{}", "x".repeat(MAX_KEY_BYTES - 4));
+    assert_eq!(key_len(&fits), MAX_KEY_BYTES);
+    assert!(
+        p.acquire_key(fits.clone())
+            .await
+            .unwrap()
+            .unwrap()
+            .release()
+            .await
+    );
+    for long in [
+        format!("buy/{}", "x".repeat(MAX_KEY_BYTES)),
+        format!("buy/{} ", "x".repeat(MAX_KEY_BYTES - 6)),
+    ] {
+        for _ in 0..5 {
+            let r = p.acquire_key(long.clone()).await.unwrap_err();
+            assert_eq!(
+                (r.status, r.reason),
+                (StatusCode::BAD_REQUEST, "lock_key_too_long")
+            );
+        }
+    }
+    let c = p.counters();
+    assert_eq!((c.key_too_long, c.backend_errors), (10, 0), "{c:?}");
+    assert!(!p.breaker_open());
+    let g = p.acquire_key("buy/1".into()).await.unwrap();
+    assert!(g.is_some(), "a normal key still takes the lock");
+}
+
+#[tokio::test]
+async fn memcached_too_long_key_is_a_client_error() {
+    let mc = Memcached::start();
+    too_long_key_is_400_and_never_a_backend_failure(LockBackendConfig::Memcached(
+        mc.addr().to_string(),
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn redis_too_long_key_is_a_client_error() {
+    let redis = Redis::start();
+    too_long_key_is_400_and_never_a_backend_failure(LockBackendConfig::Redis(redis.url())).await;
+}
+
+#[tokio::test]
+async fn local_too_long_key_is_a_client_error() {
+    too_long_key_is_400_and_never_a_backend_failure(LockBackendConfig::Local).await;
+}

@@ -27,6 +27,8 @@ fn entry() -> AccessLogEntry<'static> {
         cluster: "items-v2",
         upstream_addr: Some("127.0.0.1:9102".parse().unwrap()),
         upstream_time: Some(Duration::from_micros(1_800)),
+        auth: None,
+        auth_id: None,
     }
 }
 

@@ -14,7 +14,7 @@
 //!
 //! One line per request, fields in this order:
 //! `time remote_addr method uri status size ua ptime host request_id route
-//! cluster upstream_addr upstream_time` (see [`AccessLogEntry`]).
+//! cluster upstream_addr upstream_time auth auth_id` (see [`AccessLogEntry`]).
 
 mod entry;
 mod json;

@@ -21,7 +21,7 @@
 //!     timeout: 200ms
 //!     forward_headers: [authorization, cookie]
 //!     upstream_headers: [x-user-id]
-//!     cache: { ttl: 5s, key: [authorization], max_entries: 10000 }
+//!     cache: { ttl: 5s, key: [x-tenant], max_entries: 10000 }   # keyed by forward_headers too
 //!     on_error: closed
 //!     error_status: 503
 //!   api_keys: { header: x-api-key, file: secrets/api-keys.txt, env: API_KEYS }
@@ -210,7 +210,9 @@ impl ExtAuthConfig {
 pub struct ExtAuthCacheConfig {
     /// `ttl`: how long an allow, 401 or 403 is reused.
     pub ttl: Duration,
-    /// `key`: request headers whose values (with the method and path) key the decision.
+    /// `key`: request headers that key the decision in addition to the ones it is always keyed
+    /// by: the method, the path and query, and every `forward_headers` header (what the
+    /// service decided on). It can only add headers, never make two callers share a decision.
     pub key: Vec<String>,
     /// `max_entries` (default 10000).
     pub max_entries: usize,

@@ -263,3 +263,25 @@ fn reference_docs_name_every_key_and_show_the_full_example() {
         "docs/config.md's example differs from testdata/full.yaml"
     );
 }
+
+#[test]
+fn readme_edge_policies_example_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let section = readme
+        .split("## Edge policies: auth, rate limits, locks")
+        .nth(1)
+        .expect("README.md has the edge policies section");
+    let yaml = section
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a YAML block in the edge policies section");
+    let c = crate::parse_str(yaml, std::path::Path::new("/etc/sekisho"))
+        .unwrap_or_else(|e| panic!("README edge policies example:\n{e}"));
+    assert!(c.default_auth.is_some());
+    let names: Vec<&str> = c.routes.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["health", "buy", "cart", "partners", "account"]);
+    let buy = &c.routes[1];
+    assert!(buy.rate_limit.is_some() && buy.lock.is_some());
+}

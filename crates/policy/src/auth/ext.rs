@@ -1,6 +1,12 @@
 //! External authorization: ask an HTTP service about each request (method, path, chosen
 //! headers); 2xx allows and chosen answer headers go upstream; anything else goes back to the
-//! client as is. Decisions are cached briefly by a key; a timeout fails closed by default.
+//! client as is. Decisions are cached briefly; a timeout fails closed by default.
+//!
+//! A cached decision is keyed by everything the service saw: the method, the path and query,
+//! and every forwarded header (name and all values). `cache.key` can only add headers, so a
+//! decision made for one caller is never handed to another whose credentials differ (an
+//! anonymous caller, a cookie instead of `Authorization`). Keys are SHA-256 digests, so the
+//! cache holds no credential.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -9,6 +15,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::{HeaderName, Request, StatusCode, Uri};
 use http_body_util::Full;
+use sha2::{Digest, Sha256};
 
 use super::{AuthAllow, AuthMethod, Identity};
 use crate::config::{ExtAuthCacheConfig, ExtAuthConfig, FailMode};
@@ -25,11 +32,15 @@ pub(crate) enum Decision {
     Deny(Reject),
 }
 
-/// The cache config, its key headers, and key → (expiry, decision).
+/// A cache key: the SHA-256 of what the decision depends on.
+type CacheKey = [u8; 32];
+
+/// The cache config, its key headers (the forwarded ones, then `cache.key`'s extra ones), and
+/// key → (expiry, decision).
 type Cache = (
     ExtAuthCacheConfig,
     Vec<HeaderName>,
-    Mutex<HashMap<String, (Instant, Decision)>>,
+    Mutex<HashMap<CacheKey, (Instant, Decision)>>,
 );
 
 #[derive(Debug)]
@@ -65,18 +76,24 @@ impl ExtAuth {
                 "must be http://host:port/...",
             ));
         }
+        let forward = names("ext_auth.forward_headers", &cfg.forward_headers)?;
         let cache = match &cfg.cache {
-            Some(c) => Some((
-                c.clone(),
-                names("ext_auth.cache.key", &c.key)?,
-                Mutex::default(),
-            )),
+            Some(c) => {
+                // Always every forwarded header: the decision depends on them.
+                let mut key = forward.clone();
+                for h in names("ext_auth.cache.key", &c.key)? {
+                    if !key.contains(&h) {
+                        key.push(h);
+                    }
+                }
+                Some((c.clone(), key, Mutex::default()))
+            }
             None => None,
         };
         Ok(Self {
             base,
             timeout: cfg.timeout,
-            forward: names("ext_auth.forward_headers", &cfg.forward_headers)?,
+            forward,
             upstream: names("ext_auth.upstream_headers", &cfg.upstream_headers)?,
             on_error: cfg.on_error,
             error_status: StatusCode::from_u16(cfg.error_status)
@@ -89,18 +106,7 @@ impl ExtAuth {
     /// Asks the service (or the cache). `Err` is a failure to get an answer, mapped by `on_error`
     /// to allow or reject; the reason label says which.
     pub(crate) async fn check(&self, req: &RequestView<'_>) -> Result<Decision, &'static str> {
-        let key = self.cache.as_ref().map(|(_, hs, _)| {
-            let mut k = format!(
-                "{} {}",
-                req.method,
-                req.uri.path_and_query().map_or("/", |p| p.as_str())
-            );
-            for h in hs {
-                k.push('\0');
-                k.push_str(req.header_str(h.as_str()).unwrap_or(""));
-            }
-            k
-        });
+        let key = self.cache.as_ref().map(|(_, hs, _)| cache_key(req, hs));
         if let (Some((_, _, map)), Some(key)) = (&self.cache, &key) {
             if let Ok(map) = map.lock() {
                 if let Some((until, d)) = map.get(key) {
@@ -195,5 +201,76 @@ impl ExtAuth {
             headers,
             body: Some(body),
         }))
+    }
+}
+
+/// The cache key of `req`: method, path and query, and each of `headers` with all its values,
+/// every part length-prefixed so no two different requests can run together into one key.
+fn cache_key(req: &RequestView<'_>, headers: &[HeaderName]) -> CacheKey {
+    fn part(h: &mut Sha256, bytes: &[u8]) {
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    }
+    let mut h = Sha256::new();
+    part(&mut h, req.method.as_str().as_bytes());
+    part(
+        &mut h,
+        req.uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .as_bytes(),
+    );
+    for name in headers {
+        part(&mut h, name.as_str().as_bytes());
+        let values = req.headers.get_all(name);
+        h.update((values.iter().count() as u64).to_le_bytes());
+        for v in values {
+            part(&mut h, v.as_bytes());
+        }
+    }
+    h.finalize().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{HeaderMap, Method};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn key(uri: &str, headers: &[(&'static str, &str)]) -> CacheKey {
+        let uri: Uri = uri.parse().unwrap();
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(*k, v.parse().unwrap());
+        }
+        let req = RequestView::new(&Method::GET, &uri, &map, IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let names = [
+            HeaderName::from_static("authorization"),
+            HeaderName::from_static("cookie"),
+        ];
+        cache_key(&req, &names)
+    }
+
+    #[test]
+    fn cache_keys_differ_for_every_difference_the_service_could_see() {
+        let base = key("/x?a=1", &[("authorization", "Bearer a")]);
+        assert_eq!(base, key("/x?a=1", &[("authorization", "Bearer a")]));
+        for other in [
+            key("/x?a=2", &[("authorization", "Bearer a")]),
+            key("/y?a=1", &[("authorization", "Bearer a")]),
+            key("/x?a=1", &[("authorization", "Bearer b")]),
+            key("/x?a=1", &[]),
+            key(
+                "/x?a=1",
+                &[("authorization", "Bearer a"), ("cookie", "s=1")],
+            ),
+            key(
+                "/x?a=1",
+                &[("authorization", "Bearer a"), ("authorization", "x")],
+            ),
+            key("/x?a=1", &[("cookie", "Bearer a")]),
+        ] {
+            assert_ne!(base, other);
+        }
     }
 }

@@ -20,8 +20,13 @@ use crate::request::{header_value, Reject, RequestView};
 pub(crate) enum JwtOutcome {
     /// No token in any configured place.
     NoToken,
-    /// Verified.
-    Allow(AuthAllow),
+    /// Verified (`cached`: the verified-token cache answered).
+    Allow {
+        /// Upstream header edits and the identity.
+        allow: AuthAllow,
+        /// Whether the token came from the verified-token cache.
+        cached: bool,
+    },
     /// 401 or 403.
     Reject(Reject),
 }
@@ -130,6 +135,7 @@ impl JwtAuth {
             return JwtOutcome::NoToken;
         };
         let cached = self.cache.as_ref().and_then(|c| c.get(token));
+        let from_cache = cached.is_some();
         let claims = match cached {
             Some(c) => {
                 self.cache_hits
@@ -177,7 +183,10 @@ impl JwtAuth {
             api_key_name: None,
             claims: Some(claims),
         });
-        JwtOutcome::Allow(allow)
+        JwtOutcome::Allow {
+            allow,
+            cached: from_cache,
+        }
     }
 
     /// Verifies signature and registered claims; `Err` is the 401 reason.

@@ -11,7 +11,7 @@ use super::pool::{Conn, Pool};
 use crate::error::{BackendError, PolicyError};
 
 /// memcached's key length limit.
-const MAX_KEY: usize = 250;
+pub const MAX_KEY: usize = 250;
 
 /// A memcached server, reached over a small pool of connections.
 #[derive(Debug)]
@@ -139,6 +139,19 @@ async fn get_on(conn: &mut Conn, key: &str) -> Result<Option<(Vec<u8>, u64)>, Ba
     Ok(Some((data, cas)))
 }
 
+/// The length of `key` once encoded by [`encode_key`].
+pub fn encoded_len(key: &str) -> usize {
+    key.bytes()
+        .map(|b| {
+            if b.is_ascii_graphic() && b != b'%' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 /// Keys may not hold spaces or control characters: percent-encode those (and `%` itself).
 fn encode_key(key: &str) -> Result<String, BackendError> {
     let mut out = String::with_capacity(key.len());
@@ -150,7 +163,7 @@ fn encode_key(key: &str) -> Result<String, BackendError> {
         }
     }
     if out.is_empty() || out.len() > MAX_KEY {
-        return Err(BackendError::Protocol(format!(
+        return Err(BackendError::InvalidKey(format!(
             "key of {} bytes (memcached allows 1..={MAX_KEY})",
             out.len()
         )));
@@ -186,7 +199,12 @@ mod tests {
     fn keys_are_encoded_and_bounded() {
         assert_eq!(encode_key("buy/42").unwrap(), "buy/42");
         assert_eq!(encode_key("a b%\n").unwrap(), "a%20b%25%0A");
+        assert_eq!(encoded_len("a b%\n"), "a%20b%25%0A".len());
         assert!(encode_key("").is_err());
-        assert!(encode_key(&"x".repeat(251)).is_err());
+        assert!(encode_key(&"x".repeat(250)).is_ok());
+        assert!(matches!(
+            encode_key(&"x".repeat(251)),
+            Err(BackendError::InvalidKey(_))
+        ));
     }
 }

@@ -104,6 +104,8 @@ clusters:
         "cluster",
         "upstream_addr",
         "upstream_time",
+        "auth",
+        "auth_id",
     ] {
         assert!(line.get(field).is_some(), "field {field} missing: {line}");
     }

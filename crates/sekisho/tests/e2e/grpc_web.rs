@@ -51,6 +51,11 @@ fn shelf(id: u8) -> Vec<u8> {
 }
 
 async fn gateway() -> (Gw, GrpcServer, tempfile::TempDir) {
+    gateway_with("").await
+}
+
+/// [`gateway`] with `route_extra` (YAML lines at the route's indentation) added to the route.
+async fn gateway_with(route_extra: &str) -> (Gw, GrpcServer, tempfile::TempDir) {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../transcode/tests/grpc");
     let tmp = tempfile::tempdir().unwrap();
     let pb = tmp.path().join("bookstore.pb");
@@ -66,7 +71,7 @@ routes:
     cluster: bookstore
     timeout: 20s
     transcode: {{ descriptors: "{}", services: [bookstore.v1.Bookstore] }}
-clusters: [{{ name: bookstore, protocol: h2c, endpoints: ["{}"] }}]
+{route_extra}clusters: [{{ name: bookstore, protocol: h2c, endpoints: ["{}"] }}]
 "#,
         pb.display(),
         server.addr()
@@ -216,6 +221,78 @@ async fn grpc_web_server_streams_are_not_buffered() {
         "the first book came {:?} before the end: the stream was buffered",
         end - first_book
     );
+    gw.stop().await;
+}
+
+async fn call_as(gw: &Gw, method: &str, user: Option<&str>, body: Vec<u8>) -> TestResponse {
+    let mut headers = vec![
+        ("content-type", "application/grpc-web"),
+        ("x-grpc-web", "1"),
+    ];
+    if let Some(u) = user {
+        headers.push(("x-user", u));
+    }
+    HttpClient::http1()
+        .send(request(
+            "POST",
+            &gw.url(&format!("/bookstore.v1.Bookstore/{method}")),
+            &headers,
+            body,
+        ))
+        .await
+}
+
+/// Regression: gRPC-Web requests were served before the route's lock was taken, so a lock on
+/// a transcoding route did not hold them. The lock (keyed without the body) is held for the
+/// whole call, its stream included, and released when the stream ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_web_calls_hold_the_routes_lock() {
+    let (gw, _server, _tmp) = gateway_with(
+        "    lock:\n      key: \"user/{header.x-user}\"\n      backend: local\n      wait: { attempts: 1, backoff: 10ms }\n      on_busy: { status: 503, retry_after: 2s }\n",
+    )
+    .await;
+    // Alice's server stream: one book, then 3 s of work before the end.
+    let list = frame(&[0x08, 1, 0x10, 1, 0x30, 0xb8, 0x17]);
+    let req = Request::post(gw.url("/bookstore.v1.Bookstore/ListBooks"))
+        .header("content-type", "application/grpc-web")
+        .header("x-user", "alice")
+        .body(Full::new(Bytes::from(list)))
+        .unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let resp = client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers().get("grpc-status").is_none(), "{resp:?}");
+
+    // While it streams, alice's other calls find the lock held: UNAVAILABLE with Retry-After.
+    let t = Instant::now();
+    let r = call_as(&gw, "GetShelf", Some("alice"), frame(&[0x08, 3])).await;
+    assert_grpc_error(&r, "14", "another request holds this lock");
+    assert_eq!(r.header("retry-after"), "2");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "answered busy, not after the stream: {:?}",
+        t.elapsed()
+    );
+    // Bob has his own lock; a call without the key header is refused before the upstream.
+    let r = call_as(&gw, "GetShelf", Some("bob"), frame(&[0x08, 3])).await;
+    assert_eq!(r.status, 200);
+    let (messages, trailers) = split(&r.body);
+    assert_eq!(messages, vec![Bytes::from(shelf(3))]);
+    assert_eq!(trailers.expect("trailer frame")["grpc-status"], "0");
+    let r = call_as(&gw, "GetShelf", None, frame(&[0x08, 3])).await;
+    assert_grpc_error(&r, "13", "lacks a field");
+
+    // The stream ends; then alice's lock is free again.
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let (messages, trailers) = split(&body);
+    assert_eq!(messages.len(), 1);
+    assert_eq!(trailers.expect("trailer frame")["grpc-status"], "0");
+    let freed = sekisho_test_support::eventually(Duration::from_secs(5), || async {
+        let r = call_as(&gw, "GetShelf", Some("alice"), frame(&[0x08, 3])).await;
+        r.status == 200 && r.header("grpc-status").is_empty()
+    })
+    .await;
+    assert!(freed, "alice's lock released when her stream ended");
     gw.stop().await;
 }
 

@@ -40,6 +40,11 @@ pub struct AccessLogEntry<'a> {
     pub upstream_addr: Option<SocketAddr>,
     /// Time spent on the upstream, `null` when none was used (`upstream_time`).
     pub upstream_time: Option<Duration>,
+    /// How the request was authenticated (`jwt`, `api_key`, `ext_auth`, `anonymous`), `null`
+    /// on routes without auth and for refused requests (`auth`).
+    pub auth: Option<&'a str>,
+    /// Who: the API key's configured name or the JWT `sub`, `null` when unknown (`auth_id`).
+    pub auth_id: Option<&'a str>,
 }
 
 impl AccessLogEntry<'_> {
@@ -82,6 +87,16 @@ impl AccessLogEntry<'_> {
             Some(t) => write_secs(out, t),
             None => out.extend_from_slice(b"null"),
         }
+        for (key, value) in [
+            (&b",\"auth\":"[..], self.auth),
+            (b",\"auth_id\":", self.auth_id),
+        ] {
+            out.extend_from_slice(key);
+            match value {
+                Some(v) => write_str(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
         out.extend_from_slice(b"}\n");
     }
 }
@@ -108,6 +123,8 @@ pub(crate) mod tests {
             cluster: "items-v2",
             upstream_addr: Some("[::1]:9102".parse().unwrap()),
             upstream_time: Some(Duration::from_micros(1_800)),
+            auth: Some("api_key"),
+            auth_id: Some("partner-\"acme\""),
         }
     }
 
@@ -135,6 +152,8 @@ pub(crate) mod tests {
             "cluster",
             "upstream_addr",
             "upstream_time",
+            "auth",
+            "auth_id",
         ];
         expected.sort_unstable();
         assert_eq!(keys, expected); // serde_json's map is sorted
@@ -147,6 +166,8 @@ pub(crate) mod tests {
         assert_eq!(v["ptime"], 0.0025);
         assert_eq!(v["upstream_addr"], "[::1]:9102");
         assert_eq!(v["upstream_time"], 0.0018);
+        assert_eq!(v["auth"], "api_key");
+        assert_eq!(v["auth_id"], "partner-\"acme\"");
     }
 
     #[test]
@@ -155,12 +176,16 @@ pub(crate) mod tests {
         e.ua = None;
         e.upstream_addr = None;
         e.upstream_time = None;
+        e.auth = None;
+        e.auth_id = None;
         let mut out = Vec::new();
         e.write_json(&mut out);
         let line = String::from_utf8(out).unwrap();
         assert!(line.starts_with("{\"time\":\"2024-05-01T12:34:56.789Z\",\"remote_addr\":"));
         assert!(line.contains(",\"ua\":null,"));
-        assert!(line.ends_with(",\"upstream_addr\":null,\"upstream_time\":null}\n"));
+        assert!(line.ends_with(
+            ",\"upstream_addr\":null,\"upstream_time\":null,\"auth\":null,\"auth_id\":null}\n"
+        ));
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert!(v["upstream_time"].is_null());
     }
