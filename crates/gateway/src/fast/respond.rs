@@ -218,6 +218,9 @@ pub(crate) fn record(
             cluster: o.cluster,
             upstream_addr: o.upstream_addr,
             upstream_time: o.upstream_time,
+            // Routes with auth never take the fast path.
+            auth: None,
+            auth_id: None,
         });
     }
 }
