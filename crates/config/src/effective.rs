@@ -72,6 +72,7 @@ fn listener(l: &Listener) -> Value {
             "max_connections": l.limits.max_connections,
             "max_concurrent_streams": l.limits.max_concurrent_streams,
         },
+        "http1_fast_path": l.http1_fast_path,
     });
     if let Some(tls) = &l.tls {
         let certs: Vec<Value> = tls

@@ -18,7 +18,7 @@ pub(crate) const ACCESS_LOG: &[&str] = &["path"];
 /// `dns`
 pub(crate) const DNS: &[&str] = &["resolvers", "min_ttl", "max_ttl", "timeout", "max_stale"];
 /// `listeners[i]`
-pub(crate) const LISTENER: &[&str] = &["name", "listen", "tls", "limits"];
+pub(crate) const LISTENER: &[&str] = &["name", "listen", "tls", "limits", "http1_fast_path"];
 /// `listeners[i].tls`
 pub(crate) const LISTENER_TLS: &[&str] = &["certs"];
 /// `listeners[i].tls.certs[j]`

@@ -102,6 +102,10 @@ pub struct Listener {
     pub tls: Option<ListenerTls>,
     /// `limits`: per-connection limits.
     pub limits: ListenerLimits,
+    /// `http1_fast_path` (default true): plain HTTP/1.1 requests on plaintext listeners are
+    /// proxied by the gateway's own HTTP/1.1 engine instead of hyper (see the gateway's
+    /// `fast` module); false sends every request through the general pipeline.
+    pub http1_fast_path: bool,
     /// Where it was written.
     pub at: Location,
 }

@@ -83,6 +83,7 @@ fn base_defs() -> Value {
             ("listen", r("socketAddr"), "The socket address to bind (unique; port 0 picks a free port)."),
             ("tls", r("listenerTls"), "Serve TLS (HTTP/2 and HTTP/1.1 by ALPN). Absent: plaintext HTTP/1.1 and h2c."),
             ("limits", r("listenerLimits"), "Per-connection limits."),
+            ("http1_fast_path", json!({ "type": "boolean" }), "Proxy plain HTTP/1.1 requests with the gateway's own HTTP/1.1 engine (plaintext listeners). Default true."),
         ]),
         "listenerTls": obj("TLS for a listener.", &["certs"], &[
             ("certs", arr(r("certKey"), 1), "Certificate chains; the SNI name picks one, the first is the default."),

@@ -304,7 +304,7 @@ impl Conn {
             } else {
                 Proto::H1
             };
-            if proto == Proto::H1 && read.is_empty() {
+            if proto == Proto::H1 && read.is_empty() && self.settings.config.http1_fast_path {
                 // Boxed: a parked connection's task keeps only this loop's small state.
                 let fast = crate::fast::serve(
                     stream,

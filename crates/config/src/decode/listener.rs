@@ -36,11 +36,16 @@ pub(crate) fn decode(d: &mut Decoder, node: &Node, path: &str) -> Option<Listene
         Some(n) => limits(d, n, &f.path("limits")),
         None => default_limits(),
     };
+    let http1_fast_path = f
+        .get("http1_fast_path")
+        .and_then(|n| d.bool(n, &f.path("http1_fast_path")))
+        .unwrap_or(true);
     Some(Listener {
         name,
         listen,
         tls,
         limits,
+        http1_fast_path,
         at: f.location(),
     })
 }

@@ -157,6 +157,10 @@ fn defaults_apply() {
     assert_eq!(l.idle_timeout, Duration::from_secs(60));
     assert_eq!(l.max_connections, 10_000);
     assert_eq!(l.max_concurrent_streams, 100);
+    assert!(
+        c.listeners[0].http1_fast_path,
+        "the fast path is on by default"
+    );
     let r = &c.routes[0];
     assert_eq!(r.matcher.path, PathMatch::Prefix("/".into()));
     assert_eq!(r.matcher.host, None);
@@ -284,4 +288,18 @@ fn readme_edge_policies_example_is_valid() {
     assert_eq!(names, ["health", "buy", "cart", "partners", "account"]);
     let buy = &c.routes[1];
     assert!(buy.rate_limit.is_some() && buy.lock.is_some());
+}
+
+#[test]
+fn http1_fast_path_switch() {
+    let off = MINIMAL.replace(
+        "    listen: 127.0.0.1:8080\n",
+        "    listen: 127.0.0.1:8080\n    http1_fast_path: false\n",
+    );
+    assert!(!ok(&off).listeners[0].http1_fast_path);
+    let bad = MINIMAL.replace(
+        "    listen: 127.0.0.1:8080\n",
+        "    listen: 127.0.0.1:8080\n    http1_fast_path: sometimes\n",
+    );
+    crate::tests::one_error(&bad, "listeners[0].http1_fast_path", 4, "");
 }

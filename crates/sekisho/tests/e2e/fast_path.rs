@@ -377,3 +377,28 @@ async fn malformed_heads_get_json_errors_and_close() {
     assert_eq!(up.count(), 0, "nothing reached the upstream");
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_switch_sends_everything_through_the_general_pipeline() {
+    let up = Upstream::start("echo", |s| Reply::text(s.uri.clone())).await;
+    let yaml = config(up.addr(), "").replace(
+        r#"listeners: [{ name: public, listen: "127.0.0.1:0" }]"#,
+        r#"listeners: [{ name: public, listen: "127.0.0.1:0", http1_fast_path: false }]"#,
+    );
+    let gw = start(&yaml).await;
+    let mut c = KeepAlive::connect(gw.addr).await;
+    for p in ["/a", "/b"] {
+        let r = c
+            .send(
+                format!("GET {p} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes(),
+                false,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.text().as_str(), r.header("x-edited")),
+            (200, p, "yes")
+        );
+    }
+    assert_eq!(fast_counters(gw.admin.unwrap()).await, (0, 0));
+    gw.stop().await;
+}
