@@ -62,7 +62,8 @@ log, record, capture, PROCS = gw.log, gw.record, gw.capture, gw.PROCS
 
 # name -> what it measures, which token file wrk sends (None: no token), which backend it needs
 VARIANTS: dict[str, dict] = {
-    "plain": {"what": "no policy", "tokens": None},
+    "plain": {"what": "no policy (general pipeline, like every policy variant)", "tokens": None},
+    "plain_fast": {"what": "no policy, on the HTTP/1.1 fast path (its own listener)", "tokens": None, "fast": True},
     "jwt": {"what": "JWT RS256, one token (cache hits after the first, if cached)", "tokens": "rs256_one"},
     "jwt_unique": {"what": "JWT RS256, N distinct tokens cycled (signature check per request)", "tokens": "rs256_many"},
     "jwt_nocache": {"what": "JWT RS256, one token, `cache_size: 0`", "tokens": "rs256_one", "needs": "cache_size"},
@@ -190,12 +191,18 @@ def route_yaml(name: str, tmp: Path, backends: dict) -> str:
     return "\n".join(lines)
 
 
-def sekisho_conf(variants: list[str], tmp: Path, port: int, admin_port: int, origin_port: int, backends: dict) -> str:
+def sekisho_conf(variants: list[str], tmp: Path, port: int, admin_port: int, origin_port: int, backends: dict,
+                 fast_port: int) -> str:
     return "\n".join([
-        "# sekisho for the policy benchmark: one route per variant, all to the one origin, no access log",
+        "# sekisho for the policy benchmark: one route per variant, all to the one origin, no access log.",
+        "# Routes with a policy take the general pipeline, so `public` sends every request there",
+        "# (http1_fast_path: false) and a policy's cost is measured against the same pipeline;",
+        "# `fast` serves plain_fast on the HTTP/1.1 fast path.",
         f'admin: {{ listen: "127.0.0.1:{admin_port}" }}',
         'access_log: { path: "off" }',
-        f'listeners: [{{ name: public, listen: "127.0.0.1:{port}" }}]',
+        "listeners:",
+        f'  - {{ name: public, listen: "127.0.0.1:{port}", http1_fast_path: false }}',
+        f'  - {{ name: fast, listen: "127.0.0.1:{fast_port}" }}',
         "routes:",
         *[route_yaml(v, tmp, backends) for v in variants],
         "# idle upstream connections kept 300 s (as in bench/gateway.py)",
@@ -485,8 +492,9 @@ def run(args, variants: list[str], tmp: Path) -> int:
         backends["memcached"], bprocs["memcached"] = f"127.0.0.1:{mport}", p
 
     # -- the gateway, alone on the server core
-    port, admin_port = gw.free_port(), gw.free_port()
-    cfg = sekisho_conf(variants, tmp, port, admin_port, origin_port, backends)
+    port, admin_port, fast_port = gw.free_port(), gw.free_port(), gw.free_port()
+    cfg = sekisho_conf(variants, tmp, port, admin_port, origin_port, backends, fast_port)
+    port_of = {v: fast_port if VARIANTS[v].get("fast") else port for v in variants}
     cpath = tmp / "sekisho.yaml"
     cpath.write_text(cfg)
     vargv = [bin_, "validate", "-c", str(cpath)]
@@ -505,7 +513,7 @@ def run(args, variants: list[str], tmp: Path) -> int:
     checks = {}
     for var in variants:
         tk = VARIANTS[var]["tokens"]
-        checks[var] = sanity(var, port, args.host, first.get(tk) if tk else None)
+        checks[var] = sanity(var, port_of[var], args.host, first.get(tk) if tk else None)
         log(f"{var}: sanity {'ok' if checks[var]['ok'] else checks[var].get('error')}")
     affinity = {"sekisho": gw.thread_affinity(gproc.pid), "origin": gw.thread_affinity(oproc.pid),
                 **{k: gw.thread_affinity(p.pid) for k, p in bprocs.items()}}
@@ -516,11 +524,9 @@ def run(args, variants: list[str], tmp: Path) -> int:
         sp = tmp / f"wrk-{var}.lua"
         sp.write_text(lua_script(var, args.host, tokens["files"].get(tk) if tk else None))
         scripts[var] = str(sp)
-    url = f"http://127.0.0.1:{port}"
-
     def wrk_cmd(var: str, d: float, offset: int) -> list[str]:
         return ["taskset", "-c", L, "wrk", "-t1", f"-c{args.connections}", f"-d{int(d) if float(d).is_integer() else d}s",
-                "--latency", "-s", scripts[var], url, "--", str(offset)]
+                "--latency", "-s", scripts[var], f"http://127.0.0.1:{port_of[var]}", "--", str(offset)]
 
     for var in variants:
         record(wrk_cmd(var, args.duration, 0), f"load on {var} (every measured run; the last number is the id offset)")
