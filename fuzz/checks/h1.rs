@@ -17,7 +17,10 @@ pub fn check(data: &[u8]) {
         let again = parse_request(data.get(..len).unwrap_or_default(), &mut h2)
             .expect("a head parses from its own bytes")
             .expect("complete");
-        assert_eq!((again.len, again.body, again.host.map(<[u8]>::to_vec)), (len, body, host));
+        assert_eq!(
+            (again.len, again.body, again.host.map(<[u8]>::to_vec)),
+            (len, body, host)
+        );
     }
     for to_head in [false, true] {
         let mut h = [EMPTY_HEADER; MAX_HEADERS];
@@ -29,16 +32,18 @@ pub fn check(data: &[u8]) {
     let whole = ChunkedScanner::new().scan(data);
     let split = data.len() / 3;
     let mut s = ChunkedScanner::new();
-    let parts: Result<Scan, _> = s.scan(data.get(..split).unwrap_or_default()).and_then(|first| {
-        if first.done {
-            return Ok(first);
-        }
-        let second = s.scan(data.get(split..).unwrap_or_default())?;
-        Ok(Scan {
-            consumed: split + second.consumed,
-            done: second.done,
-        })
-    });
+    let parts: Result<Scan, _> = s
+        .scan(data.get(..split).unwrap_or_default())
+        .and_then(|first| {
+            if first.done {
+                return Ok(first);
+            }
+            let second = s.scan(data.get(split..).unwrap_or_default())?;
+            Ok(Scan {
+                consumed: split + second.consumed,
+                done: second.done,
+            })
+        });
     match (whole, parts) {
         (Ok(a), Ok(b)) => assert_eq!(a, b, "the end does not depend on how reads split"),
         (Err(_), Err(_)) => {}

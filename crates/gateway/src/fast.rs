@@ -91,8 +91,10 @@ pub(crate) struct Client {
     remote: SocketAddr,
     /// Client bytes read and not yet consumed.
     rbuf: Vec<u8>,
-    /// Heads being written (upstream request, then client response).
+    /// The upstream request's head (kept for retries).
     wbuf: Vec<u8>,
+    /// The client response's head.
+    cbuf: Vec<u8>,
     /// The current request's strings for the access log.
     meta: prepare::Meta,
     limits: Limits,
@@ -112,6 +114,7 @@ pub(crate) async fn serve(
         remote,
         rbuf: Vec::new(),
         wbuf: Vec::new(),
+        cbuf: Vec::new(),
         meta: prepare::Meta::default(),
         limits,
     };
@@ -201,6 +204,7 @@ impl Client {
                         parked = true;
                         self.rbuf = Vec::new();
                         self.wbuf = Vec::new();
+                        self.cbuf = Vec::new();
                         self.meta.release();
                     }
                     Err(_) => return None,
@@ -250,6 +254,9 @@ impl Client {
         }
         if self.wbuf.capacity() > KEEP_CAPACITY {
             self.wbuf = Vec::new();
+        }
+        if self.cbuf.capacity() > KEEP_CAPACITY {
+            self.cbuf = Vec::new();
         }
     }
 

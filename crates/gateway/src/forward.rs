@@ -53,9 +53,49 @@ impl RetryPolicy {
             || self.statuses.contains(&code)
     }
 
+    /// Retries after the first try, at most.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Whether a request with this method may be sent again after the upstream may have
+    /// seen it (idempotent methods, or any with `non_idempotent`).
+    pub(crate) fn may_resend(&self, method: &Method) -> bool {
+        idempotent(method) || self.non_idempotent
+    }
+
+    /// Whether an attempt's outcome (a response status, or the error) is worth another try.
+    pub(crate) fn retries(
+        &self,
+        outcome: Result<StatusCode, &GatewayError>,
+        may_resend: bool,
+    ) -> bool {
+        match outcome {
+            Ok(status) => may_resend && self.retries_status(status),
+            Err(GatewayError::Upstream(e)) => {
+                let nothing_sent = e.is_retryable();
+                let connect_class = matches!(
+                    e.kind(),
+                    UpstreamErrorKind::Connect
+                        | UpstreamErrorKind::ConnectTimeout
+                        | UpstreamErrorKind::Tls
+                        | UpstreamErrorKind::Overloaded
+                );
+                (self.on_connect_failure && nothing_sent && connect_class)
+                    || (self.on_reset && may_resend && e.kind() == UpstreamErrorKind::Reset)
+                    || (self.on_reset && nothing_sent && e.kind() == UpstreamErrorKind::Reset)
+            }
+            // A per-try timeout: the upstream may have the request; like a reset.
+            Err(GatewayError::UpstreamTimeout(_)) => {
+                may_resend && (self.on_reset || self.on_5xx || self.on_gateway_error)
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Backoff before retry number `n` (1-based): exponential with full jitter, so
     /// clients retrying together spread out instead of arriving in waves.
-    fn backoff(&self, n: u32) -> Duration {
+    pub(crate) fn backoff(&self, n: u32) -> Duration {
         let exp = self
             .backoff_base
             .saturating_mul(1u32 << n.saturating_sub(1).min(16));
@@ -182,7 +222,7 @@ pub async fn send(
         )
         .await;
     };
-    let may_resend = idempotent(&parts.method) || policy.non_idempotent;
+    let may_resend = policy.may_resend(&parts.method);
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut retries = 0;
     loop {
@@ -197,27 +237,7 @@ pub async fn send(
             per_try,
         )
         .await;
-        let retry = match &result {
-            Ok(resp) => may_resend && policy.retries_status(resp.response.status()),
-            Err(GatewayError::Upstream(e)) => {
-                let nothing_sent = e.is_retryable();
-                let connect_class = matches!(
-                    e.kind(),
-                    UpstreamErrorKind::Connect
-                        | UpstreamErrorKind::ConnectTimeout
-                        | UpstreamErrorKind::Tls
-                        | UpstreamErrorKind::Overloaded
-                );
-                (policy.on_connect_failure && nothing_sent && connect_class)
-                    || (policy.on_reset && may_resend && e.kind() == UpstreamErrorKind::Reset)
-                    || (policy.on_reset && nothing_sent && e.kind() == UpstreamErrorKind::Reset)
-            }
-            // A per-try timeout: the upstream may have the request; like a reset.
-            Err(GatewayError::UpstreamTimeout(_)) => {
-                may_resend && (policy.on_reset || policy.on_5xx || policy.on_gateway_error)
-            }
-            Err(_) => false,
-        };
+        let retry = policy.retries(result.as_ref().map(|r| r.response.status()), may_resend);
         if !retry || retries >= policy.attempts || Instant::now() >= deadline {
             return result;
         }

@@ -381,15 +381,13 @@ fn compile_route(
 }
 
 /// Whether a route's requests can take the fast path: proxying to HTTP/1.1 plaintext
-/// clusters (or answering directly) with no per-request filter beyond header edits.
-/// Everything else (policies, CORS, transcoding, retries, mirroring, TLS or HTTP/2
+/// clusters (or answering directly) with no per-request filter beyond header edits and
+/// retries. Everything else (policies, CORS, transcoding, mirroring, TLS or HTTP/2
 /// upstreams) goes through the general pipeline.
 fn fast_eligible(route: &Route, action: &Action, policies: &RoutePolicies) -> bool {
     let plain = route.transcode.is_none()
         && route.cors.is_none()
         && route.mirror.is_none()
-        && route.retry.is_none()
-        && route.per_try_timeout.is_none()
         && policies.is_empty();
     plain
         && match action {

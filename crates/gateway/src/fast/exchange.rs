@@ -151,7 +151,6 @@ impl Client {
                 return false;
             }
         };
-        lease.responded(head.status);
         let addr = lease.endpoint();
         let relayed = self.relay(&mut lease, &head).await;
         let (bytes, clean) = match relayed {
@@ -211,10 +210,9 @@ impl Client {
         written.is_ok() && !close
     }
 
-    /// Sends the request (head in `wbuf`, body in `rbuf`) and reads the response head. A
-    /// reused connection the upstream closed before answering anything is replaced once by
-    /// a new one: always when the write itself failed, for idempotent requests when the
-    /// close came after it.
+    /// Sends the request with the route's retry policy (the body is in memory, so any
+    /// attempt can be sent again): another endpoint when possible, backoff with jitter,
+    /// within the cluster's retry budget and the route's deadline, like `forward::send`.
     async fn send(
         &mut self,
         cluster: &Arc<Cluster>,
@@ -224,10 +222,79 @@ impl Client {
         deadline: tokio::time::Instant,
         sent_at: Instant,
     ) -> Result<(Lease, Head), Failed> {
-        let timed_out = || Failed::Answer(GatewayError::UpstreamTimeout(route.timeout));
+        let bound = |tokio_deadline: tokio::time::Instant| {
+            let left = tokio_deadline.saturating_duration_since(tokio::time::Instant::now());
+            match route.per_try_timeout {
+                Some(p) if p < left => (tokio::time::Instant::now() + p, p),
+                _ => (tokio_deadline, route.timeout),
+            }
+        };
+        let Some(policy) = &route.retry else {
+            let (at, limit) = bound(deadline);
+            return self
+                .attempt(cluster, fwd, route, shared, (at, limit), sent_at, &[])
+                .await;
+        };
+        let may_resend = policy.may_resend(&fwd.method);
+        let mut tried = Vec::new();
+        let mut retries = 0;
+        loop {
+            let (at, limit) = bound(deadline);
+            let result = self
+                .attempt(cluster, fwd, route, shared, (at, limit), sent_at, &tried)
+                .await;
+            let outcome = match &result {
+                Ok((_, head)) => Ok(http::StatusCode::from_u16(head.status)
+                    .unwrap_or(http::StatusCode::BAD_GATEWAY)),
+                Err(Failed::Answer(e)) => Err(e),
+                Err(Failed::ClientGone) => return result,
+            };
+            if !policy.retries(outcome, may_resend)
+                || retries >= policy.attempts()
+                || tokio::time::Instant::now() >= deadline
+            {
+                return result;
+            }
+            if !cluster.try_acquire_retry() {
+                tracing::debug!(cluster = cluster.name(), "retry budget exhausted");
+                return result;
+            }
+            match &result {
+                Ok((lease, _)) => tried.push(lease.endpoint()),
+                Err(Failed::Answer(GatewayError::Upstream(e))) => tried.extend(e.endpoint()),
+                Err(_) => {}
+            }
+            // The refused answer's connection (its body unread) is closed before waiting.
+            drop(result);
+            retries += 1;
+            let pause = policy.backoff(retries);
+            if tokio::time::Instant::now() + pause >= deadline {
+                return Err(Failed::Answer(GatewayError::UpstreamTimeout(route.timeout)));
+            }
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// One attempt: sends the request (head in `wbuf`, body in `rbuf`) to an address not in
+    /// `exclude` (when there is another) and reads the response head, within `(deadline,
+    /// the bound it stands for)`. A reused connection the upstream closed before answering
+    /// anything is replaced once by a new one: always when the write itself failed, for
+    /// idempotent requests when the close came after it.
+    #[allow(clippy::too_many_arguments)]
+    async fn attempt(
+        &mut self,
+        cluster: &Arc<Cluster>,
+        fwd: &Forward,
+        route: &RouteEntry,
+        shared: &Shared,
+        (deadline, limit): (tokio::time::Instant, Duration),
+        sent_at: Instant,
+        exclude: &[std::net::SocketAddr],
+    ) -> Result<(Lease, Head), Failed> {
+        let timed_out = || Failed::Answer(GatewayError::UpstreamTimeout(limit));
         let mut fresh = false;
         loop {
-            let mut lease = match timeout_at(deadline, cluster.lease(&[], fresh)).await {
+            let mut lease = match timeout_at(deadline, cluster.lease(exclude, fresh)).await {
                 Ok(Ok(lease)) => lease,
                 Ok(Err(e)) => return Err(Failed::Answer(GatewayError::Upstream(e))),
                 Err(_) => return Err(timed_out()),
@@ -264,7 +331,11 @@ impl Client {
                 .response_head(&mut lease, fwd, route, close, deadline, sent_at)
                 .await
             {
-                Ok(head) => return Ok((lease, head)),
+                Ok(head) => {
+                    // Every attempt's status feeds outlier detection, retried ones too.
+                    lease.responded(head.status);
+                    return Ok((lease, head));
+                }
                 Err(HeadFail::Closed {
                     answered: false, ..
                 }) if lease.reused() && !fresh && fwd.idempotent => {
@@ -328,7 +399,7 @@ impl Client {
                     }
                     Ok(Some(resp)) => {
                         let relay = client_head(
-                            &mut self.wbuf,
+                            &mut self.cbuf,
                             &resp,
                             route,
                             self.meta.request_id().as_bytes(),
@@ -372,7 +443,7 @@ impl Client {
         }
     }
 
-    /// Writes the client head (in `wbuf`) and relays the body after the upstream's head.
+    /// Writes the client head (in `cbuf`) and relays the body after the upstream's head.
     /// `Ok((body bytes, clean))`: the response was complete, and `clean` when the upstream
     /// sent nothing past it; `Err(bytes)`: a side failed mid-body (the client connection
     /// must close).
@@ -384,7 +455,7 @@ impl Client {
         match head.relay {
             Relay::None => {
                 let clean = first.is_empty();
-                write_all(&mut self.io, &self.wbuf, &[], idle)
+                write_all(&mut self.io, &self.cbuf, &[], idle)
                     .await
                     .map_err(|_| 0u64)?;
                 ubuf.clear();
@@ -395,7 +466,7 @@ impl Client {
                 let mut extra = first.len() > take;
                 write_all(
                     &mut self.io,
-                    &self.wbuf,
+                    &self.cbuf,
                     first.get(..take).unwrap_or_default(),
                     idle,
                 )
@@ -427,7 +498,7 @@ impl Client {
                 let mut extra = scan.done && scan.consumed < first.len();
                 write_all(
                     &mut self.io,
-                    &self.wbuf,
+                    &self.cbuf,
                     first.get(..scan.consumed).unwrap_or_default(),
                     idle,
                 )
@@ -455,14 +526,14 @@ impl Client {
             Relay::Rechunk => {
                 let mut sent = first.len() as u64;
                 let (line, n) = chunk_size_line(first.len());
-                let mut out = std::mem::take(&mut self.wbuf);
+                let mut out = std::mem::take(&mut self.cbuf);
                 if !first.is_empty() {
                     out.extend_from_slice(line.get(..n).unwrap_or_default());
                     out.extend_from_slice(first);
                     out.extend_from_slice(b"\r\n");
                 }
                 let written = write_all(&mut self.io, &out, &[], idle).await;
-                self.wbuf = out;
+                self.cbuf = out;
                 written.map_err(|_| 0u64)?;
                 loop {
                     ubuf.clear();

@@ -57,6 +57,7 @@ pub(crate) struct Forward {
     pub(crate) head_request: bool,
     /// Safe to send twice (a reused upstream connection that closed without answering).
     pub(crate) idempotent: bool,
+    pub(crate) method: Method,
 }
 
 /// The request's strings the access log needs once the head is gone, in one reused buffer.
@@ -266,6 +267,7 @@ pub(crate) fn prepare(c: &mut Client, plan: &Plan, shared: &Shared) -> Step {
                 | Method::PUT
                 | Method::DELETE
         ),
+        method,
         route,
     })
 }

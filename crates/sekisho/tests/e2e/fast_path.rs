@@ -402,3 +402,46 @@ async fn the_switch_sends_everything_through_the_general_pipeline() {
     assert_eq!(fast_counters(gw.admin.unwrap()).await, (0, 0));
     gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_per_try_timeouts_on_the_fast_path() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // 503 on every odd request; /slow takes longer than the per-try timeout the first time.
+    let n = Arc::new(AtomicUsize::new(0));
+    let slow_seen = Arc::new(AtomicUsize::new(0));
+    let (n2, s2) = (n.clone(), slow_seen.clone());
+    let up = Upstream::start("flaky", move |s| {
+        if s.uri == "/slow" {
+            if s2.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Reply::text("late").delay(Duration::from_millis(600));
+            }
+            return Reply::text("quick");
+        }
+        if n2.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            Reply::text("busy").status(503)
+        } else {
+            Reply::text("fine")
+        }
+    })
+    .await;
+    let retried = r#"  - name: retried
+    match: { host: t, path_prefix: / }
+    cluster: svc
+    per_try_timeout: 200ms
+    retry: { attempts: 2, on: [5xx], backoff: { base: 5ms, max: 10ms } }
+"#;
+    let gw = start(&config(up.addr(), retried)).await;
+    let mut c = KeepAlive::connect(gw.addr).await;
+    let r = c.send(b"GET /a HTTP/1.1\r\nHost: t\r\n\r\n", false).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "fine"), "503 retried");
+    let r = c.send(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n", false).await;
+    assert_eq!((r.status, r.text().as_str()), (200, "quick"), "per-try timeout retried");
+    let r = c
+        .send(b"POST /p HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx", false)
+        .await;
+    assert_eq!(r.status, 503, "a POST is not replayed after a 5xx");
+    assert_eq!(fast_counters(gw.admin.unwrap()).await, (3, 0), "all on the fast path");
+    assert_eq!(up.count(), 2 + 2 + 1);
+    gw.stop().await;
+}
