@@ -13,6 +13,11 @@
   scale   target 6: req/s with the proxy on 1 core (--workers 1, pinned) and on both cores
           (--workers 2); on this 2-core VM the load generator and the origin then share the
           proxy's cores, so the ratio understates what 2 dedicated cores would give.
+  scale_fixed  target 6 with a throttled load generator (the issue's alternative): h2load
+          --h1 at a fixed request rate well below one core's capacity, the proxy with 1
+          worker on core 1 and with 2 workers on both; the proxy's CPU per request in each.
+          Equal CPU per request means the work spreads over two cores at no extra cost, so
+          two dedicated cores serve 2 × (1-core CPU/req) / (2-core CPU/req) times as much.
 
 Rounds alternate nginx and sekisho (A/B) to spread the VM's drift over both. Results go to
 --out (.md and .json); --append-to adds the markdown to another file (the gateway results).
@@ -268,6 +273,16 @@ def run(args, tmp: Path) -> dict:
                                     f"http://127.0.0.1:{port}{PATH}"]
             res["scale"][f"{workers}"] = summary(ab(ps, argv, parse_wrk, f"scale {workers} core(s)"))
             stop(ps)
+    if "scale_fixed" in only:
+        res["scale_fixed"] = {"rate": args.fixed_rate}
+        per_client = max(1, args.fixed_rate // 50)
+        for workers, cpus in [(1, "1"), (2, "0,1")]:
+            ps = proxies(workers=workers, cpus=cpus)
+            argv = lambda port, d: ["h2load", "--h1", "-c", "50", "-t", "1", "--rps", str(per_client),
+                                    "-D", str(int(d)), "-H", f":authority: {HOST}", f"http://127.0.0.1:{port}{PATH}"]
+            res["scale_fixed"][f"{workers}"] = summary(ab(ps, argv, parse_h2load, f"fixed-rate {workers} core(s)"))
+            res["scale_fixed"]["command"] = " ".join(argv("PORT", args.duration))
+            stop(ps)
     return res
 
 
@@ -366,16 +381,31 @@ def render(res: dict, commit: str, binary: str) -> str:
             L.append(f"| {name} | {fmt(a['rps'], 0)} | {fmt(b['rps'], 0)} | {fmt(ratio, 2)} | {fmt(a['cpu_us_per_req'])} | "
                      f"{fmt(b['cpu_us_per_req'])} |")
         L.append("")
+    if "scale_fixed" in res:
+        f_ = res["scale_fixed"]
+        L += ["### Target 6 with a throttled load generator", "",
+              f"`{f_['command']}` ({f_['rate']:,} req/s offered): 1 core = `--workers 1` pinned to core 1, 2 cores = "
+              "`--workers 2` on cores 0-1 (origin and h2load unpinned in both). At a fixed rate the proxy never "
+              "saturates, so req/s is the offered rate; what differs is the CPU each request costs.", "",
+              "| proxy | req/s 1 core | req/s 2 cores | CPU µs/req 1 core | CPU µs/req 2 cores | scaling implied (2 × 1-core ÷ 2-core CPU/req) |",
+              "|---|---|---|---|---|---|"]
+        for name in ["nginx", "sekisho"]:
+            a, b = f_["1"][name], f_["2"][name]
+            implied = 2 * a["cpu_us_per_req"] / b["cpu_us_per_req"] if a["cpu_us_per_req"] and b["cpu_us_per_req"] else None
+            L.append(f"| {name} | {fmt(a['rps'], 0)} | {fmt(b['rps'], 0)} | {fmt(a['cpu_us_per_req'])} | "
+                     f"{fmt(b['cpu_us_per_req'])} | {fmt(implied, 2)} |")
+        L.append("")
     return "\n".join(L) + "\n"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sekisho-bin", required=True)
-    ap.add_argument("--only", default="h2,bodies,idle,scale")
+    ap.add_argument("--only", default="h2,bodies,idle,scale,scale_fixed")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=8)
     ap.add_argument("--idle-conns", type=int, default=10000)
+    ap.add_argument("--fixed-rate", type=int, default=10000, help="offered req/s for scale_fixed (default 10000)")
     ap.add_argument("--out", default=str(g.REPO / "bench" / "results" / "targets"))
     ap.add_argument("--append-to", help="also append the markdown to this file")
     args = ap.parse_args()
