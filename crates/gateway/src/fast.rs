@@ -75,6 +75,9 @@ pub(crate) struct Limits {
 pub(crate) enum Exit {
     /// Closed (by either side, a timeout, or the end of a drain).
     Closed,
+    /// Idle for [`PARK_AFTER`]: the caller waits on the bare socket for the rest of the idle
+    /// timeout (this task's state, buffers and all, is freed meanwhile) and starts over.
+    Parked(TcpStream),
     /// The next request needs the general pipeline: the connection goes to hyper, which
     /// must see `read` first.
     Fallback {
@@ -120,8 +123,9 @@ pub(crate) async fn serve(
     };
     loop {
         let started = match c.next_head(&mut stop).await {
-            Some(t) => t,
-            None => return Exit::Closed,
+            Next::Head(t) => t,
+            Next::Close => return Exit::Closed,
+            Next::Park => return Exit::Parked(c.io),
         };
         let plan = shared.plan.load_full();
         let step = loop {
@@ -161,60 +165,53 @@ pub(crate) async fn serve(
     }
 }
 
+/// What the wait for a request ended with.
+enum Next {
+    /// A request's first bytes are in the buffer; when they arrived.
+    Head(Instant),
+    /// Close the connection (the client closed, the idle timeout, a drain).
+    Close,
+    /// Idle for [`PARK_AFTER`]: hand the socket back to the listener.
+    Park,
+}
+
 impl Client {
-    /// Waits for the next request's first bytes (or uses pipelined ones); `None` when the
-    /// connection should close (client closed, idle timeout, drain). Returns when the
-    /// request started (its first byte), for the header timeout and the access log.
-    async fn next_head(&mut self, stop: &mut watch::Receiver<bool>) -> Option<Instant> {
+    /// Waits for the next request's first bytes (or uses pipelined ones). `read_buf` clears
+    /// the socket's readiness on a short read, so the next wait costs no `EAGAIN` system call.
+    async fn next_head(&mut self, stop: &mut watch::Receiver<bool>) -> Next {
         if !self.rbuf.is_empty() {
-            return Some(Instant::now());
+            return Next::Head(Instant::now());
         }
         let idle_since = Instant::now();
         let mut draining = *stop.borrow();
-        let mut parked = false;
         loop {
             let left = if draining {
                 DRAIN_GRACE.saturating_sub(idle_since.elapsed())
-            } else if !parked {
-                PARK_AFTER.min(self.limits.idle)
             } else {
-                self.limits.idle.saturating_sub(idle_since.elapsed())
+                PARK_AFTER.min(self.limits.idle)
             };
             if left.is_zero() {
-                return None;
+                return Next::Close;
             }
-            // A parked connection waits for readability without a buffer; a busy one reads
-            // straight away (`read_buf` clears the socket's readiness on a short read, so
-            // the next wait costs no `EAGAIN` system call).
-            let read = async {
-                if parked {
-                    self.io.readable().await?;
-                }
-                self.rbuf.reserve(READ_CHUNK);
-                self.io.read_buf(&mut self.rbuf).await
-            };
+            self.rbuf.reserve(READ_CHUNK);
             tokio::select! {
-                ready = tokio::time::timeout(left, read) => match ready {
-                    Ok(Ok(0)) => return None,
-                    Ok(Ok(_)) => return Some(Instant::now()),
-                    Ok(Err(_)) => return None,
-                    Err(_) if !draining && !parked => {
-                        // Idle for a while: free the buffers (an idle keep-alive connection
-                        // then costs its socket and this task), like nginx.
-                        parked = true;
-                        self.rbuf = Vec::new();
-                        self.wbuf = Vec::new();
-                        self.cbuf = Vec::new();
-                        self.meta.release();
-                    }
-                    Err(_) => return None,
-                },
+                ready = tokio::time::timeout(left, self.io.read_buf(&mut self.rbuf)) => {
+                    return match ready {
+                        Ok(Ok(0)) | Ok(Err(_)) => Next::Close,
+                        Ok(Ok(_)) => Next::Head(Instant::now()),
+                        // Idle past the park delay: the listener waits on the bare socket,
+                        // so an idle keep-alive connection costs little more than its socket
+                        // (like nginx, which frees its buffers on keep-alive).
+                        Err(_) if !draining && left < self.limits.idle => Next::Park,
+                        Err(_) => Next::Close,
+                    };
+                }
                 changed = stop.changed(), if !draining => {
                     // Draining: a busy client moves on by itself within the grace period
                     // (responses now say `Connection: close`); an idle one is closed after.
                     draining = true;
                     if changed.is_err() {
-                        return None;
+                        return Next::Close;
                     }
                 }
             }

@@ -315,6 +315,16 @@ impl Conn {
                 );
                 match Box::pin(fast).await {
                     crate::fast::Exit::Closed => return,
+                    crate::fast::Exit::Parked(io) => {
+                        // Idle: wait for the next request on the bare socket (the fast path's
+                        // task state is freed) for the rest of the idle timeout.
+                        stream = io;
+                        wait = idle.saturating_sub(PARK_AFTER);
+                        if wait.is_zero() {
+                            return;
+                        }
+                        continue;
+                    }
                     crate::fast::Exit::Fallback { io, read: r } => {
                         stream = io;
                         read = r;

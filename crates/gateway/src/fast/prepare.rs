@@ -108,11 +108,6 @@ impl Meta {
     pub(crate) fn request_id(&self) -> &str {
         self.get(&self.request_id)
     }
-
-    /// Frees the buffer (idle connection).
-    pub(crate) fn release(&mut self) {
-        *self = Meta::default();
-    }
 }
 
 /// A parsed head's fields, for the router's header predicates and the split override.
