@@ -146,6 +146,19 @@ impl ConnectionTokens {
                 .any(|t| trim_ows(t).eq_ignore_ascii_case(name.as_bytes()))
         })
     }
+
+    /// Whether a message's `Connection` fields (among `headers`) list `name`; false at once
+    /// when they name no field (the common case).
+    pub fn listed_in(&self, headers: &[httparse::Header<'_>], name: &str) -> bool {
+        self.names_fields
+            && Self::lists(
+                headers
+                    .iter()
+                    .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+                    .map(|h| h.value),
+                name,
+            )
+    }
 }
 
 /// Header fields that describe one connection and never cross a proxy (RFC 9110 §7.6.1),

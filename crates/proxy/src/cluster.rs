@@ -259,16 +259,7 @@ impl Cluster {
         req: Request<UpstreamBody>,
         exclude: &[SocketAddr],
     ) -> Result<UpstreamResponse, UpstreamError> {
-        self.budget.record_attempt();
-        let permit = self
-            .breaker
-            .try_acquire()
-            .ok_or_else(|| UpstreamError::CircuitOpen {
-                cluster: self.name.clone(),
-                max_requests: self.breaker.max(),
-            })?;
-        let endpoint = self.pick(exclude).await?;
-        let mut guard = InFlightGuard::new(endpoint.clone(), permit);
+        let (endpoint, mut guard) = self.admit(exclude).await?;
         let started = std::time::Instant::now();
         let result = self.send_to(&endpoint, req, &mut guard).await;
         if result.is_ok() {
@@ -280,6 +271,25 @@ impl Cluster {
             endpoint: endpoint.addr,
             in_flight: guard,
         })
+    }
+
+    /// Counts the attempt (retry budget), takes a place under `max_requests` (or fails fast:
+    /// circuit breaking) and picks an address in rotation, marked in flight.
+    async fn admit(
+        &self,
+        exclude: &[SocketAddr],
+    ) -> Result<(Arc<Endpoint>, InFlightGuard), UpstreamError> {
+        self.budget.record_attempt();
+        let permit = self
+            .breaker
+            .try_acquire()
+            .ok_or_else(|| UpstreamError::CircuitOpen {
+                cluster: self.name.clone(),
+                max_requests: self.breaker.max(),
+            })?;
+        let endpoint = self.pick(exclude).await?;
+        let guard = InFlightGuard::new(endpoint.clone(), permit);
+        Ok((endpoint, guard))
     }
 
     /// Network timings (DNS wait, connect, TLS handshake, time to first byte).

@@ -61,6 +61,25 @@ enum HeadFail {
 /// nginx's status for "the client closed the connection before the answer".
 const CLIENT_CLOSED: u16 = 499;
 
+impl<'a> Outcome<'a> {
+    /// The client left before the answer (499), on `route` to `target`.
+    fn client_gone(
+        route: &'a RouteEntry,
+        target: &'a Target,
+        upstream_time: Option<Duration>,
+    ) -> Self {
+        Outcome {
+            status: CLIENT_CLOSED,
+            response_bytes: 0,
+            route: Some(route),
+            cluster: &target.name,
+            metrics: Some(&target.metrics),
+            upstream_addr: None,
+            upstream_time,
+        }
+    }
+}
+
 impl Client {
     /// Writes the gateway's own answer; false when the connection must close.
     pub(super) async fn reply(&mut self, shared: &Shared, reply: Reply, started: Instant) -> bool {
@@ -110,15 +129,7 @@ impl Client {
         let whole = fwd.head_len + fwd.body_len;
         if !self.fill(whole).await {
             // The body did not arrive (client gone or stalled): nothing went upstream.
-            let outcome = Outcome {
-                status: CLIENT_CLOSED,
-                response_bytes: 0,
-                route: Some(&route),
-                cluster: &target.name,
-                metrics: Some(&target.metrics),
-                upstream_addr: None,
-                upstream_time: None,
-            };
+            let outcome = Outcome::client_gone(&route, target, None);
             record(shared, self.remote, &self.meta, started, &outcome);
             return false;
         }
@@ -138,15 +149,7 @@ impl Client {
                     .await;
             }
             Err(Failed::ClientGone) => {
-                let outcome = Outcome {
-                    status: CLIENT_CLOSED,
-                    response_bytes: 0,
-                    route: Some(&route),
-                    cluster: &target.name,
-                    metrics: Some(&target.metrics),
-                    upstream_addr: None,
-                    upstream_time: Some(sent_at.elapsed()),
-                };
+                let outcome = Outcome::client_gone(&route, target, Some(sent_at.elapsed()));
                 record(shared, self.remote, &self.meta, started, &outcome);
                 return false;
             }
@@ -292,6 +295,13 @@ impl Client {
         exclude: &[std::net::SocketAddr],
     ) -> Result<(Lease, Head), Failed> {
         let timed_out = || Failed::Answer(GatewayError::UpstreamTimeout(limit));
+        let reset = |addr, error: io::Error| {
+            Failed::Answer(GatewayError::Upstream(UpstreamError::Reset {
+                addr,
+                request_sent: true,
+                source: Box::new(error),
+            }))
+        };
         let mut fresh = false;
         loop {
             let mut lease = match timeout_at(deadline, cluster.lease(exclude, fresh)).await {
@@ -313,13 +323,7 @@ impl Client {
                 }
                 Ok(Err(error)) => {
                     lease.failed();
-                    return Err(Failed::Answer(GatewayError::Upstream(
-                        UpstreamError::Reset {
-                            addr,
-                            request_sent: true,
-                            source: Box::new(error),
-                        },
-                    )));
+                    return Err(reset(addr, error));
                 }
                 Err(_) => {
                     lease.failed();
@@ -343,13 +347,7 @@ impl Client {
                 }
                 Err(HeadFail::Closed { error, .. }) => {
                     lease.failed();
-                    return Err(Failed::Answer(GatewayError::Upstream(
-                        UpstreamError::Reset {
-                            addr,
-                            request_sent: true,
-                            source: Box::new(error),
-                        },
-                    )));
+                    return Err(reset(addr, error));
                 }
                 Err(HeadFail::Malformed(m)) => {
                     lease.failed();

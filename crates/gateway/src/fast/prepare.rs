@@ -7,7 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use http::Method;
-use sekisho_h1::{BodyKind, ConnectionTokens, Header, RequestHead, TargetForm};
+use sekisho_h1::{BodyKind, Header, RequestHead, TargetForm};
 use sekisho_router::{normalize_path, HeaderLookup};
 use sekisho_telemetry::request_id::{new_request_id, RequestId};
 use sekisho_telemetry::trace_context::propagate;
@@ -349,16 +349,7 @@ fn upstream_head(
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let edits = &route.request_headers;
     let kept = |name: &str| edits.is_empty() || !edits.drops(name);
-    let listed = |name: &str| {
-        head.connection.names_fields
-            && ConnectionTokens::lists(
-                head.headers
-                    .iter()
-                    .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-                    .map(|h| h.value),
-                name,
-            )
-    };
+    let listed = |name: &str| head.connection.listed_in(head.headers, name);
     let incoming_trace = head.header("traceparent");
     let hop = propagate(incoming_trace, None);
     let mut forwarded_for: Option<&[u8]> = None;

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sekisho_h1::write::{decimal, header, status_line};
-use sekisho_h1::{ConnectionTokens, ResponseBody as Framing, ResponseHead};
+use sekisho_h1::{ResponseBody as Framing, ResponseHead};
 use sekisho_telemetry::access_log::AccessLogEntry;
 use sekisho_telemetry::metrics::RequestMetrics;
 
@@ -85,16 +85,7 @@ pub(crate) fn client_head(
     out.clear();
     status_line(out, resp.code, resp.reason.as_bytes());
     let edits = &route.response_headers;
-    let listed = |name: &str| {
-        resp.connection.names_fields
-            && ConnectionTokens::lists(
-                resp.headers
-                    .iter()
-                    .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-                    .map(|h| h.value),
-                name,
-            )
-    };
+    let listed = |name: &str| resp.connection.listed_in(resp.headers, name);
     let mut has_id = false;
     let mut has_date = false;
     let mut codings: Option<&[u8]> = None;

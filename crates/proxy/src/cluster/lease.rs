@@ -113,16 +113,7 @@ impl Cluster {
         exclude: &[SocketAddr],
         fresh: bool,
     ) -> Result<Lease, UpstreamError> {
-        self.budget.record_attempt();
-        let permit = self
-            .breaker
-            .try_acquire()
-            .ok_or_else(|| UpstreamError::CircuitOpen {
-                cluster: self.name.clone(),
-                max_requests: self.breaker.max(),
-            })?;
-        let endpoint = self.pick(exclude).await?;
-        let guard = InFlightGuard::new(endpoint.clone(), permit);
+        let (endpoint, guard) = self.admit(exclude).await?;
         let started = Instant::now();
         let (conn, reused) = match self.raw_conn(&endpoint, fresh).await {
             Ok(c) => c,
