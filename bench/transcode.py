@@ -185,6 +185,9 @@ def main():
     ap.add_argument("--out", default=str(REPO / "bench/results/transcode.md"))
     ap.add_argument("--note", default="")
     ap.add_argument("--keep-tmp", action="store_true")
+    ap.add_argument("--perf", metavar="TARGET:SIZE",
+                    help="after the measured runs, run TARGET:SIZE once more with the gateway sampled by "
+                    "perf (cpu-clock, self time per symbol), e.g. transcoded:10k; the report goes next to --out as .perf.txt")
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
@@ -287,6 +290,24 @@ clusters: [{{ name: echo, protocol: h2c, endpoints: ["127.0.0.1:{echo_port}"] }}
                 log(f"round {rnd + 1} {size:5} {target:11} {r['rps']:>10,.0f} req/s  "
                     f"gateway {rec['gw_us'] or 0:6.1f} µs/req  core{G} {rec['gw_core_busy']:.0f}%  "
                     f"core{L} {rec['load_core_busy']:.0f}%")
+    if args.perf:
+        # An extra run under perf after the measured ones: sampling costs CPU, so it is
+        # never one of the runs the table reports.
+        target, size = args.perf.split(":")
+        # PERF_RECORD_ARGS adds to perf record's arguments, e.g. "--call-graph dwarf".
+        extra = os.environ.get("PERF_RECORD_ARGS", "").split()
+        perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", *extra,
+                                 "-o", str(tmp / "perf.data"), "-p", str(gw_p.pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        run(h2load_cmd(target, size, args.duration))
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=120)
+        report = run(["perf", "report", "-i", str(tmp / "perf.data"), "--no-children", "--sort",
+                      "dso,symbol", "--stdio", "-g", os.environ.get("PERF_REPORT_GRAPH", "none")]).stdout
+        dest = Path(args.out).with_suffix(".perf.txt")
+        dest.write_text(report)
+        log(f"profile of {target}/{size} written to {dest}")
     Path(args.out).write_text(render(args, bodies, runs))
     Path(args.out).with_suffix(".json").write_text(json.dumps(
         {"args": vars(args), "bodies": bodies, "runs": runs}, indent=1) + "\n")

@@ -131,6 +131,9 @@ pub struct TimedIo<T> {
     read_deadline: Pin<Box<Sleep>>,
     write_stall: Option<Pin<Box<Sleep>>>,
     scan: HeadScan,
+    /// Off on HTTP/2 connections: the scan is for HTTP/1 heads, and on HTTP/2 it would
+    /// walk every byte of every DATA frame read between requests.
+    scan_heads: bool,
 }
 
 /// Byte-at-a-time scan of a request head's header names, across reads.
@@ -220,7 +223,14 @@ impl<T> TimedIo<T> {
             read_deadline: Box::pin(tokio::time::sleep(first)),
             write_stall: None,
             scan: HeadScan::start(),
+            scan_heads: true,
         }
+    }
+
+    /// The connection speaks HTTP/2 (preface seen or ALPN `h2`): no HTTP/1 head scan.
+    pub fn http2(mut self) -> Self {
+        self.scan_heads = false;
+        self
     }
 
     /// Parks the connection into `slot` after [`PARK_AFTER`] idle (HTTP/1 only: hyper takes
@@ -311,7 +321,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for TimedIo<T> {
                         .as_mut()
                         .reset(Instant::now() + this.header_timeout);
                 }
-                if this.phase == Phase::Head {
+                if this.phase == Phase::Head && this.scan_heads {
                     let fresh = buf.filled().get(before..).unwrap_or_default();
                     if this.scan.feed(fresh) {
                         this.activity
@@ -499,7 +509,38 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Replay<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::HeadScan;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::{Activity, HeadScan, TimedIo};
+
+    /// Reads `bytes` through a `TimedIo` (HTTP/2 or not); whether it flagged CL + TE.
+    async fn flagged(bytes: &[u8], http2: bool) -> bool {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let activity = Arc::new(Activity::default());
+        let io = TimedIo::new(
+            server,
+            activity.clone(),
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        );
+        let mut io = if http2 { io.http2() } else { io };
+        client.write_all(bytes).await.unwrap();
+        let mut buf = vec![0; bytes.len()];
+        io.read_exact(&mut buf).await.unwrap();
+        activity.take_ambiguous_framing()
+    }
+
+    #[tokio::test]
+    async fn http2_connections_are_not_scanned_for_http1_heads() {
+        // The same bytes inside an HTTP/2 DATA frame are payload, not a head: an HTTP/2
+        // connection is never scanned (it would walk every byte read between requests).
+        let both = b"POST / HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(flagged(both, false).await);
+        assert!(!flagged(both, true).await);
+    }
 
     fn scan(head: &[u8], split: usize) -> bool {
         let mut s = HeadScan::start();

@@ -338,7 +338,8 @@ impl Conn {
             let slot = ParkSlot::new();
             let io = match proto {
                 Proto::H1 => io.parking(slot.clone()),
-                Proto::H2 | Proto::Sniff => io,
+                Proto::H2 => io.http2(),
+                Proto::Sniff => io,
             };
             // Boxed: a parked connection's task keeps only this loop's small state, not
             // hyper's (2.8 KiB per connection otherwise).
@@ -409,6 +410,7 @@ impl Conn {
                 };
                 let activity = Arc::new(Activity::default());
                 let io = TimedIo::new(tls, activity.clone(), idle, header);
+                let io = if proto == Proto::H2 { io.http2() } else { io };
                 self.serve_io(io, remote, true, proto, activity).await
             }
             Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),

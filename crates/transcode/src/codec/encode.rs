@@ -41,8 +41,12 @@ pub(crate) fn encode_json(
     if json.iter().all(u8::is_ascii_whitespace) {
         return Ok(());
     }
+    // One UTF-8 check of the whole document (fast on ASCII) instead of one per string:
+    // serde_json's `str` reader trusts its input. Invalid UTF-8 anywhere declines, and the
+    // `DynamicMessage` path decides (it may still accept it inside an ignored field).
+    let text = std::str::from_utf8(json).map_err(|_| Fallback("not UTF-8"))?;
     let start = out.len();
-    let mut de = serde_json::Deserializer::from_slice(json);
+    let mut de = serde_json::Deserializer::from_str(text);
     let r = de
         .deserialize_map(MsgVisitor { cx, id, bound, out })
         .and_then(|()| de.end());

@@ -351,10 +351,7 @@ impl Renderer<'_, '_> {
         out: &mut Vec<u8>,
     ) -> Result<(), Fallback> {
         match ty {
-            Scalar::String => {
-                let s = std::str::from_utf8(bytes).map_err(|_| decline("utf-8"))?;
-                json(out).serialize_str(s).map_err(|_| decline("write"))
-            }
+            Scalar::String => write_string(bytes, out),
             Scalar::Bytes => {
                 write_base64(bytes, out);
                 Ok(())
@@ -425,6 +422,24 @@ impl Renderer<'_, '_> {
 /// path's, by construction).
 fn json(out: &mut Vec<u8>) -> serde_json::Serializer<&mut Vec<u8>> {
     serde_json::Serializer::new(out)
+}
+
+/// A string value as JSON. Most strings are printable ASCII with nothing to escape: those
+/// are copied as they are (which is also their UTF-8 check); the rest go through
+/// serde_json's escaping, so the output is the `DynamicMessage` path's either way.
+fn write_string(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Fallback> {
+    if bytes
+        .iter()
+        .all(|&b| (0x20..0x80).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.reserve(bytes.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return Ok(());
+    }
+    let s = std::str::from_utf8(bytes).map_err(|_| decline("utf-8"))?;
+    json(out).serialize_str(s).map_err(|_| decline("write"))
 }
 
 /// Wire bytes of a default value: zero for numbers, nothing for messages.
@@ -593,8 +608,7 @@ fn has_duplicates(keys: &mut [MapKeyId<'_>]) -> bool {
 /// A map key as a JSON object key: always a string.
 fn write_map_key(ty: &Scalar, key: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(), Fallback> {
     if let Scalar::String = ty {
-        let s = std::str::from_utf8(key.unwrap_or_default()).map_err(|_| decline("utf-8"))?;
-        return json(out).serialize_str(s).map_err(|_| decline("write"));
+        return write_string(key.unwrap_or_default(), out);
     }
     let p = prim(ty, key.unwrap_or(default_bytes(ty)))?;
     let mut s = json(out);
@@ -607,4 +621,24 @@ fn write_map_key(ty: &Scalar, key: Option<&[u8]>, out: &mut Vec<u8>) -> Result<(
         _ => return Err(decline("map key type")),
     };
     r.map_err(|_| decline("write"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_string;
+
+    #[test]
+    fn strings_render_as_serde_json_writes_them() {
+        for s in [
+            "",
+            "plain ascii ~ with DEL \u{7f}",
+            "quote\" back\\ nl\n ctl\u{1} tab\t",
+            "héllo 日本 \u{2028}",
+        ] {
+            let mut out = Vec::new();
+            write_string(s.as_bytes(), &mut out).unwrap();
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+        assert!(write_string(b"bad \xff utf-8", &mut Vec::new()).is_err());
+    }
 }
