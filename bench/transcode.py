@@ -191,6 +191,15 @@ def main():
     args = ap.parse_args()
     if args.quick:
         args.rounds, args.duration, args.warmup = 2, 3.0, 1.0
+    if args.perf:
+        target, _, size = args.perf.partition(":")
+        if target not in TARGETS or size not in messages():
+            ap.error(f"--perf {args.perf!r}: expected TARGET:SIZE with TARGET one of {TARGETS} "
+                     f"and SIZE one of {list(messages())}")
+        if target == "direct":
+            ap.error("--perf samples the gateway: the direct target does not go through it")
+        if not shutil.which("perf"):
+            ap.error("--perf needs perf (Debian: linux-perf)")
     ensure_tools()
     if not args.no_build:
         log("building release binaries (fat LTO: minutes)")
@@ -293,7 +302,7 @@ clusters: [{{ name: echo, protocol: h2c, endpoints: ["127.0.0.1:{echo_port}"] }}
     if args.perf:
         # An extra run under perf after the measured ones: sampling costs CPU, so it is
         # never one of the runs the table reports.
-        target, size = args.perf.split(":")
+        target, _, size = args.perf.partition(":")
         # PERF_RECORD_ARGS adds to perf record's arguments, e.g. "--call-graph dwarf".
         extra = os.environ.get("PERF_RECORD_ARGS", "").split()
         perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999", *extra,

@@ -181,6 +181,21 @@ enum Proto {
     Sniff,
 }
 
+/// A connection's I/O with its timeouts; HTTP/2 ones skip the HTTP/1 head scan.
+fn timed_io<T>(
+    io: T,
+    proto: Proto,
+    activity: &Arc<Activity>,
+    idle: Duration,
+    header: Duration,
+) -> TimedIo<T> {
+    let io = TimedIo::new(io, activity.clone(), idle, header);
+    match proto {
+        Proto::H2 => io.http2(),
+        Proto::H1 | Proto::Sniff => io,
+    }
+}
+
 /// Decides the protocol from the first bytes a client sent.
 fn proto_of(first: &[u8]) -> Proto {
     let n = first.len().min(H2_PREFACE.len());
@@ -334,12 +349,11 @@ impl Conn {
             let activity = Arc::new(Activity::default());
             // The timeouts and the head scan sit above TLS: they need the plaintext.
             let replay = Replay::new(stream, std::mem::take(&mut read));
-            let io = TimedIo::new(replay, activity.clone(), idle, header);
+            let io = timed_io(replay, proto, &activity, idle, header);
             let slot = ParkSlot::new();
             let io = match proto {
                 Proto::H1 => io.parking(slot.clone()),
-                Proto::H2 => io.http2(),
-                Proto::Sniff => io,
+                Proto::H2 | Proto::Sniff => io,
             };
             // Boxed: a parked connection's task keeps only this loop's small state, not
             // hyper's (2.8 KiB per connection otherwise).
@@ -409,8 +423,7 @@ impl Conn {
                     _ => Proto::Sniff,
                 };
                 let activity = Arc::new(Activity::default());
-                let io = TimedIo::new(tls, activity.clone(), idle, header);
-                let io = if proto == Proto::H2 { io.http2() } else { io };
+                let io = timed_io(tls, proto, &activity, idle, header);
                 self.serve_io(io, remote, true, proto, activity).await
             }
             Ok(Err(e)) => tracing::debug!(%remote, error = %e, "TLS handshake failed"),

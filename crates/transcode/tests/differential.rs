@@ -418,6 +418,28 @@ fn requests_encode_the_same() {
     taken.assert_share(0.4, "requests");
 }
 
+/// Invalid UTF-8 anywhere in a JSON body (a known field, an ignored one, a key) is left to
+/// the `DynamicMessage` path, which gives the answer; the codec takes valid bodies.
+#[test]
+fn bodies_with_invalid_utf8_are_decided_by_the_reference_path() {
+    let t = &transcoders()[0];
+    let ct = Some("application/json");
+    for body in [
+        &b"{\"s\":\"a\xffb\"}"[..],
+        b"{\"unknownField\":\"\xc3\",\"s\":\"ok\"}",
+        b"{\"\xe6\x97\":1}",
+    ] {
+        let taken = check_request(t, &Method::POST, "/v1/echo", None, ct, body)
+            .unwrap_or_else(|e| panic!("{}: {e}", String::from_utf8_lossy(body)));
+        assert!(!taken, "{}", String::from_utf8_lossy(body));
+    }
+    let valid = "{\"s\":\"日本\",\"i32\":1}".as_bytes();
+    assert_eq!(
+        check_request(t, &Method::POST, "/v1/echo", None, ct, valid),
+        Ok(true)
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
