@@ -206,7 +206,9 @@ pub fn check_differential(data: &[u8]) {
     let r = if sel & 0x10 == 0 {
         let (method, path, query) = &DIFF_REQUESTS[route % DIFF_REQUESTS.len()];
         let ct = Some("application/json");
-        sekisho_transcode::differential::check_request(t, method, path, *query, ct, rest)
+        sekisho_transcode::differential::check_scanner(t, method, path, rest).and_then(|_| {
+            sekisho_transcode::differential::check_request(t, method, path, *query, ct, rest)
+        })
     } else {
         let (method, path) = &DIFF_RESPONSES[route % DIFF_RESPONSES.len()];
         sekisho_transcode::differential::check_response(t, method, path, rest)

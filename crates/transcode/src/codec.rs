@@ -12,10 +12,12 @@
 mod encode;
 mod plan;
 mod render;
+mod scan;
 
-pub(crate) use encode::{encode_json, patch_len, EncodeCx};
+pub(crate) use encode::{encode_json, encode_serde, patch_len, EncodeCx};
 pub(crate) use plan::{Codec, PlanId};
 pub(crate) use render::{render_json, RenderCx};
+pub(crate) use scan::encode_plain;
 
 /// The fast path declined the input; run the `DynamicMessage` path instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

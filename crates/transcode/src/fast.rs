@@ -9,9 +9,12 @@
 //! bodies that name a path-bound field.
 
 use prost::encoding::WireType;
-use prost_reflect::Kind;
+use prost_reflect::{Kind, MessageDescriptor};
 
-use crate::codec::{encode_json, patch_len, render_json, Codec, EncodeCx, PlanId, RenderCx};
+use crate::codec::{
+    encode_json, encode_plain, encode_serde, patch_len, render_json, Codec, EncodeCx, PlanId,
+    RenderCx,
+};
 use crate::frame::FRAME_HEADER_LEN;
 use crate::request::{GrpcRequest, Matched};
 use crate::rules::{Binding, Body};
@@ -85,13 +88,7 @@ impl FastPlans {
 pub(crate) fn encode_request(m: &Matched<'_>, json: &[u8]) -> Option<GrpcRequest> {
     let fast = &m.binding.fast;
     let id = fast.body?;
-    let shared = &m.transcoder.shared;
-    let cx = EncodeCx {
-        codec: &shared.codec,
-        de: &shared.de,
-        deny_unknown: shared.opts.reject_unknown_fields,
-        case_insensitive_enums: shared.opts.case_insensitive_enums,
-    };
+    let cx = encode_cx(&m.transcoder.shared);
     let mut out = Vec::with_capacity(FRAME_HEADER_LEN + json.len() + 16);
     out.resize(FRAME_HEADER_LEN, 0);
     let rest = match fast.body_field {
@@ -115,6 +112,45 @@ pub(crate) fn encode_request(m: &Matched<'_>, json: &[u8]) -> Option<GrpcRequest
         body: out.into(),
         messages: 1,
     })
+}
+
+fn encode_cx(shared: &Shared) -> EncodeCx<'_> {
+    EncodeCx {
+        codec: &shared.codec,
+        de: &shared.de,
+        deny_unknown: shared.opts.reject_unknown_fields,
+        case_insensitive_enums: shared.opts.case_insensitive_enums,
+    }
+}
+
+/// The body's message type and the message encoded by each of the codec's two JSON
+/// passes, the scanner and the serde_json pass (`None` where one declined), for the
+/// differential tests; `None` if the binding has no codec plan or the body is not UTF-8.
+#[allow(clippy::type_complexity)]
+pub(crate) fn encode_passes(
+    m: &Matched<'_>,
+    json: &[u8],
+) -> Option<(MessageDescriptor, Option<Vec<u8>>, Option<Vec<u8>>)> {
+    let fast = &m.binding.fast;
+    let id = fast.body?;
+    let desc = match &m.binding.body {
+        Body::Field(f) => match f.kind() {
+            Kind::Message(d) => d,
+            _ => return None,
+        },
+        _ => m.binding.method.input(),
+    };
+    let text = std::str::from_utf8(json).ok()?;
+    let cx = encode_cx(&m.transcoder.shared);
+    let mut scanned = Vec::new();
+    let scanned = encode_plain(&cx, id, text, &fast.bound, &mut scanned)
+        .ok()
+        .map(|()| scanned);
+    let mut parsed = Vec::new();
+    let parsed = encode_serde(&cx, id, text, &fast.bound, &mut parsed)
+        .ok()
+        .map(|()| parsed);
+    Some((desc, scanned, parsed))
 }
 
 /// The JSON form of a response message of plan `id`, or `None` to take the

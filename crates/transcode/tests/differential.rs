@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestRunner;
 use prost::Message as _;
 use sekisho_test_support::grpc_server::build_descriptor_set;
-use sekisho_transcode::differential::{check_request, check_response};
+use sekisho_transcode::differential::{check_request, check_response, check_scanner};
 use sekisho_transcode::prost_reflect::{
     DynamicMessage, Kind, MapKey, MessageDescriptor, SerializeOptions, Value,
 };
@@ -361,6 +361,7 @@ fn responses_render_the_same() {
 #[test]
 fn requests_encode_the_same() {
     let taken = Taken::default();
+    let scanned = Taken::default();
     run(400, |seed| {
         let mut rng = Rng(seed);
         let t = t_for(&mut rng);
@@ -376,8 +377,15 @@ fn requests_encode_the_same() {
             (Method::POST, "/bookstore.v1.Bookstore/Ping"),
         ] {
             taken.count(check_request(t, &m, p, None, ct, body.as_bytes()))?;
+            scanned.count(check_scanner(t, &m, p, body.as_bytes()))?;
         }
         let book = json("bookstore.v1.Book", &mut rng);
+        scanned.count(check_scanner(
+            t,
+            &Method::POST,
+            "/v1/shelves/7/books",
+            book.as_bytes(),
+        ))?;
         let query = rng.pick(&[
             None,
             Some("request_id=r1&book.title=ignored"),
@@ -416,6 +424,121 @@ fn requests_encode_the_same() {
         ))
     });
     taken.assert_share(0.4, "requests");
+    // Repeated keys, unknown fields under `reject_unknown_fields` and `null` Values
+    // decline; most bodies are plain.
+    scanned.assert_share(0.5, "requests in the scanner");
+}
+
+/// Documents at the edges of what the scanner reads itself (escapes, number forms,
+/// whitespace, nulls, ignored and delegated values, nesting): wherever it takes one, it
+/// writes what the serde_json pass writes, and the request is what the reference sends.
+#[test]
+fn the_scanner_writes_what_the_serde_json_pass_writes() {
+    let nested_95 = format!(
+        "{{\"nested\":{}{{}}{}}}",
+        "{\"child\":".repeat(95),
+        "}".repeat(95)
+    );
+    let deep = format!("{{\"st\":{}1{}}}", "{\"a\":[".repeat(60), "]}".repeat(60));
+    let deep_nested = format!(
+        "{{\"nested\":{}{{}}{}}}",
+        "{\"child\":".repeat(110),
+        "}".repeat(110)
+    );
+    let docs = [
+        r#"{}"#,
+        r#" { } "#,
+        "\t{\n\"i32\" :\r 5 ,\"s\":\"x\"\n}\n",
+        r#"{"s":"esc\"aped\\ \u00e9 \ud83d\ude00 \n"}"#,
+        r#"{"s":"lone \ud800"}"#,
+        "{\"s\":\"ctl \u{1}\"}",
+        r#"{"s":"utf-8 héllo 日本 and more than eight bytes"}"#,
+        r#"{"i32":-0}"#,
+        r#"{"i32":0}"#,
+        r#"{"i32":007}"#,
+        r#"{"i32":-2147483648,"u32":4294967295,"i64":"-9223372036854775808"}"#,
+        r#"{"i32":2147483648}"#,
+        r#"{"u64":18446744073709551615,"i64":9223372036854775807}"#,
+        r#"{"u64":18446744073709551616}"#,
+        r#"{"i64":123456789012345678}"#,
+        r#"{"i64":1234567890123456789}"#,
+        r#"{"i32":1e3,"d":1.5,"f":-2.5e-3,"u32":3.0}"#,
+        r#"{"i32":1.5}"#,
+        r#"{"d":"NaN","f":"-Infinity","i32":"12","u64":"77"}"#,
+        r#"{"d":1.}"#,
+        r#"{"d":-}"#,
+        r#"{"d":01.5}"#,
+        r#"{"b":true,"by":"aGVsbG8=","genre":"SCIENCE","genres":["FICTION",2,"nope"]}"#,
+        r#"{"genre":"science"}"#,
+        r#"{"genre":7}"#,
+        r#"{"genre":1.0}"#,
+        r#"{"by":"aGVsbG8-_w"}"#,
+        r#"{"by":"!!"}"#,
+        r#"{"nums":[1,2,-3, 4 ],"genres":[]}"#,
+        r#"{"nums":[1,null]}"#,
+        r#"{"nums":[1,]}"#,
+        r#"{"labels":{"a":"b","":"","a":"c"},"nestedMap":{"1":{"name":"x"},"-2":{}}}"#,
+        r#"{"nestedMap":{"x":{}}}"#,
+        r#"{"labels":{"k\n":"v\t"}}"#,
+        r#"{"nested":{"name":"a","child":{"n":2}},"nested_map":{}}"#,
+        r#"{"i32":null,"nested":null,"nums":null,"labels":null,"ts":null,"val":null}"#,
+        r#"{"ts":"2024-01-02T03:04:05Z","dur":"1.5s","mask":"a,bC","wi32":5,"wstr":"s"}"#,
+        r#"{"ts":"not a time"}"#,
+        r#"{"st":{"a":[1,"x",null,{"b":true}]},"val":[1,{"c":null}],"any":{"@type":"type.googleapis.com/google.protobuf.Duration","value":"2s"}}"#,
+        r#"{"unknown":{"x":[1,{"y":"]}"}]},"s":"after"}"#,
+        r#"{"unknown":[1,2}"#,
+        r#"{"unknown":tru,"s":"x"}"#,
+        "{\"unknown\":\"\u{1}\"}",
+        r#"{"choiceS":"a","choiceI":1}"#,
+        r#"{"choiceS":null,"choiceI":1}"#,
+        r#"{"i32":1,"i32":2}"#,
+        r#"{"otherName":"r","renamed":"p","snake_name":"s","snakeName":"t"}"#,
+        r#"{"i\u0033\u0032":5}"#,
+        r#"{"i32":5}x"#,
+        r#"{"i32":5"#,
+        r#"{"i32" 5}"#,
+        r#"{"s":"unterminated}"#,
+        r#"[1]"#,
+        &nested_95,
+    ];
+    let mut took = 0;
+    for t in transcoders() {
+        for doc in &docs {
+            let body = doc.as_bytes();
+            let scanned = check_scanner(t, &Method::POST, "/v1/echo", body)
+                .unwrap_or_else(|e| panic!("{doc}: {e}"));
+            took += usize::from(scanned);
+            let ct = Some("application/json");
+            check_request(t, &Method::POST, "/v1/echo", None, ct, body)
+                .unwrap_or_else(|e| panic!("{doc}: {e}"));
+        }
+    }
+    // Across the 16 option sets the plain documents above are mostly the scanner's.
+    assert!(
+        took >= docs.len() * 4,
+        "the scanner took only {took} documents"
+    );
+    let t = &transcoders()[0];
+    // Past its depth limit the scanner declines (the serde_json pass counts the nesting
+    // of delegated values with the rest of the document).
+    for doc in [&deep, &deep_nested] {
+        assert_eq!(
+            check_scanner(t, &Method::POST, "/v1/echo", doc.as_bytes()),
+            Ok(false)
+        );
+    }
+    for doc in [
+        r#"{"s":"esc\"aped"}"#,
+        r#"{"i32":-0,"d":1.5,"i64":1234567890123456789}"#,
+        r#"{"unknown":{"x":[1,{"y":"]}"}]},"s":"after"}"#,
+        r#"{"ts":"2024-01-02T03:04:05Z","st":{"a":[1]}}"#,
+    ] {
+        assert_eq!(
+            check_scanner(t, &Method::POST, "/v1/echo", doc.as_bytes()),
+            Ok(true),
+            "{doc}"
+        );
+    }
 }
 
 /// Invalid UTF-8 anywhere in a JSON body (a known field, an ignored one, a key) is left to
@@ -455,6 +578,7 @@ proptest! {
         let ct = Some("application/json");
         for (m, p) in [(Method::POST, "/v1/echo"), (Method::POST, "/v1/shelves/1/books"), (Method::PATCH, "/v1/shelves/1/books/2")] {
             check_request(t, &m, p, None, ct, body.as_bytes()).map_err(TestCaseError::fail)?;
+            check_scanner(t, &m, p, body.as_bytes()).map_err(TestCaseError::fail)?;
         }
     }
 

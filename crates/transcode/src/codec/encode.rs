@@ -46,6 +46,24 @@ pub(crate) fn encode_json(
     // `DynamicMessage` path decides (it may still accept it inside an ignored field).
     let text = std::str::from_utf8(json).map_err(|_| Fallback("not UTF-8"))?;
     let start = out.len();
+    // The scanner takes plain documents; what it declines, serde_json's pass decides.
+    if super::scan::encode_plain(cx, id, text, bound, out).is_ok() {
+        return Ok(());
+    }
+    out.truncate(start);
+    encode_serde(cx, id, text, bound, out)
+}
+
+/// [`encode_json`] by serde_json's streaming deserializer: every document the
+/// `DynamicMessage` path takes, except the few noted in the module docs.
+pub(crate) fn encode_serde(
+    cx: &EncodeCx<'_>,
+    id: PlanId,
+    text: &str,
+    bound: &[u32],
+    out: &mut Vec<u8>,
+) -> Result<(), Fallback> {
+    let start = out.len();
     let mut de = serde_json::Deserializer::from_str(text);
     let r = de
         .deserialize_map(MsgVisitor { cx, id, bound, out })
@@ -110,13 +128,13 @@ impl<'de> Visitor<'de> for MsgVisitor<'_, '_> {
 }
 
 /// Which fields a JSON object named already.
-enum Seen {
+pub(super) enum Seen {
     Few(u64),
     Many(Vec<bool>),
 }
 
 impl Seen {
-    fn new(n: usize) -> Seen {
+    pub(super) fn new(n: usize) -> Seen {
         if n <= 64 {
             Seen::Few(0)
         } else {
@@ -125,7 +143,7 @@ impl Seen {
     }
 
     /// Marks field `i`; true if it was marked before.
-    fn insert(&mut self, i: usize) -> bool {
+    pub(super) fn insert(&mut self, i: usize) -> bool {
         match self {
             Seen::Few(bits) => {
                 let bit = 1u64 << i;
@@ -239,7 +257,7 @@ impl<'de> Visitor<'de> for FieldSeed<'_, '_> {
     }
 }
 
-fn is_value_wkt(m: &MessageDescriptor) -> bool {
+pub(super) fn is_value_wkt(m: &MessageDescriptor) -> bool {
     m.full_name() == "google.protobuf.Value"
 }
 
@@ -260,7 +278,7 @@ impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
         let ListVisitor { cx, f, out } = self;
         if f.packed {
             let start = out.len();
-            out.extend_from_slice(f.ld_tag.as_slice());
+            put_tag(out, f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             while seq
@@ -322,7 +340,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
         let value_presence = matches!(f.ty, Scalar::Message(_) | Scalar::Delegate(_));
         loop {
             let start = out.len();
-            out.extend_from_slice(f.ld_tag.as_slice());
+            put_tag(out, f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             if map
@@ -353,10 +371,10 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
 }
 
 /// A map key: JSON object keys are strings, parsed by the key type as prost-reflect does.
-struct MapKeySeed<'a> {
-    ty: &'a Scalar,
-    tag: &'a [u8],
-    out: &'a mut Vec<u8>,
+pub(super) struct MapKeySeed<'a> {
+    pub ty: &'a Scalar,
+    pub tag: &'a [u8],
+    pub out: &'a mut Vec<u8>,
 }
 
 impl<'de> DeserializeSeed<'de> for MapKeySeed<'_> {
@@ -395,7 +413,7 @@ impl<'de> Visitor<'de> for MapKeySeed<'_> {
             _ => return Err(E::custom("not a map key type")),
         };
         if !p.is_default() {
-            self.out.extend_from_slice(tag);
+            put_tag(self.out, tag);
             put_prim(self.out, self.ty, p);
         }
         Ok(())
@@ -426,13 +444,19 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
         } = self;
         let tag = tag.unwrap_or_default();
         let class = match ty {
-            Scalar::Double => Class::F64,
-            Scalar::Float => Class::F32,
-            Scalar::Int32 | Scalar::Sint32 | Scalar::Sfixed32 => Class::I32,
-            Scalar::Int64 | Scalar::Sint64 | Scalar::Sfixed64 => Class::I64,
-            Scalar::Uint32 | Scalar::Fixed32 => Class::U32,
-            Scalar::Uint64 | Scalar::Fixed64 => Class::U64,
-            Scalar::Bool => Class::Bool,
+            Scalar::Double
+            | Scalar::Float
+            | Scalar::Int32
+            | Scalar::Sint32
+            | Scalar::Sfixed32
+            | Scalar::Int64
+            | Scalar::Sint64
+            | Scalar::Sfixed64
+            | Scalar::Uint32
+            | Scalar::Fixed32
+            | Scalar::Uint64
+            | Scalar::Fixed64
+            | Scalar::Bool => Class::of(ty),
             Scalar::String => {
                 return d.deserialize_string(StrVisitor {
                     tag,
@@ -452,14 +476,14 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
                 if let Some(n) = n {
                     let p = Prim::I32(n);
                     if !(skip_default && n == e.default_value().number()) {
-                        out.extend_from_slice(tag);
+                        put_tag(out, tag);
                         put_prim(out, ty, p);
                     }
                 }
                 return Ok(n.is_some());
             }
             Scalar::Message(id) => {
-                out.extend_from_slice(tag);
+                put_tag(out, tag);
                 let len_at = out.len();
                 out.push(0);
                 d.deserialize_map(MsgVisitor {
@@ -479,7 +503,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
         };
         let p = d.deserialize_any(PrimVisitor(class))?;
         if !(skip_default && p.is_default()) {
-            out.extend_from_slice(tag);
+            put_tag(out, tag);
             put_prim(out, ty, p);
         }
         Ok(true)
@@ -488,7 +512,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
 
 /// A message prost-reflect decodes itself. With case-insensitive enums, the
 /// `DynamicMessage` path fixes enum spellings on a parsed document first; so does this.
-fn delegate<'de, D: Deserializer<'de>>(
+pub(super) fn delegate<'de, D: Deserializer<'de>>(
     cx: &EncodeCx<'_>,
     dl: &Delegated,
     d: D,
@@ -503,8 +527,8 @@ fn delegate<'de, D: Deserializer<'de>>(
     }
 }
 
-fn put_message(out: &mut Vec<u8>, tag: &[u8], m: &DynamicMessage) {
-    out.extend_from_slice(tag);
+pub(super) fn put_message(out: &mut Vec<u8>, tag: &[u8], m: &DynamicMessage) {
+    put_tag(out, tag);
     prost::encoding::encode_varint(m.encoded_len() as u64, out);
     m.encode_raw(out);
 }
@@ -538,10 +562,10 @@ const B64_CONFIG: GeneralPurposeConfig = GeneralPurposeConfig::new()
 const B64_STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, B64_CONFIG);
 const B64_URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, B64_CONFIG);
 
-struct BytesVisitor<'a> {
-    tag: &'a [u8],
-    skip_default: bool,
-    out: &'a mut Vec<u8>,
+pub(super) struct BytesVisitor<'a> {
+    pub tag: &'a [u8],
+    pub skip_default: bool,
+    pub out: &'a mut Vec<u8>,
 }
 
 impl<'de> Visitor<'de> for BytesVisitor<'_> {
@@ -575,9 +599,9 @@ impl<'de> Visitor<'de> for BytesVisitor<'_> {
     }
 }
 
-struct EnumVisitor<'a, 'c> {
-    e: &'a EnumDescriptor,
-    cx: &'a EncodeCx<'c>,
+pub(super) struct EnumVisitor<'a, 'c> {
+    pub e: &'a EnumDescriptor,
+    pub cx: &'a EncodeCx<'c>,
 }
 
 impl<'de> Visitor<'de> for EnumVisitor<'_, '_> {
@@ -637,8 +661,9 @@ impl Prim {
     }
 }
 
+/// How a JSON value is read for a number or bool type.
 #[derive(Clone, Copy)]
-enum Class {
+pub(super) enum Class {
     I32,
     I64,
     U32,
@@ -648,7 +673,22 @@ enum Class {
     Bool,
 }
 
-struct PrimVisitor(Class);
+impl Class {
+    /// The class of a number or bool type (`Bool` for any other: never asked).
+    pub(super) fn of(ty: &Scalar) -> Class {
+        match ty {
+            Scalar::Double => Class::F64,
+            Scalar::Float => Class::F32,
+            Scalar::Int32 | Scalar::Sint32 | Scalar::Sfixed32 => Class::I32,
+            Scalar::Int64 | Scalar::Sint64 | Scalar::Sfixed64 => Class::I64,
+            Scalar::Uint32 | Scalar::Fixed32 => Class::U32,
+            Scalar::Uint64 | Scalar::Fixed64 => Class::U64,
+            _ => Class::Bool,
+        }
+    }
+}
+
+pub(super) struct PrimVisitor(pub Class);
 
 fn from_f64<E: de::Error>(class: Class, v: f64) -> Result<Prim, E> {
     let int = |min: f64, max: f64| {
@@ -766,8 +806,17 @@ pub(crate) fn put_prim(out: &mut Vec<u8>, ty: &Scalar, p: Prim) {
     }
 }
 
-fn put_bytes(out: &mut Vec<u8>, tag: &[u8], b: &[u8]) {
-    out.extend_from_slice(tag);
+/// Appends a field key: most are one byte, which a push writes without a `memcpy` call.
+#[inline]
+pub(super) fn put_tag(out: &mut Vec<u8>, tag: &[u8]) {
+    match tag {
+        [b] => out.push(*b),
+        _ => out.extend_from_slice(tag),
+    }
+}
+
+pub(super) fn put_bytes(out: &mut Vec<u8>, tag: &[u8], b: &[u8]) {
+    put_tag(out, tag);
     prost::encoding::encode_varint(b.len() as u64, out);
     out.extend_from_slice(b);
 }
