@@ -11,6 +11,8 @@ connections and streams), the same method (bookstore.v1.Bookstore/Echo, `POST /v
 with `body: "*"` for JSON) and the same message:
 
   transcoded   POST /v1/echo, content-type application/json → gateway → gRPC → JSON back
+  protobuf     POST /v1/echo, application/x-protobuf (HTTP+Protobuf): the same route and
+               transcoding pipeline with no JSON step, which shows what the JSON step costs
   passthrough  POST /bookstore.v1.Bookstore/Echo, application/grpc → gateway → same bytes
   direct       the passthrough request straight to grpc-echo (no gateway; core 0 only)
 
@@ -43,7 +45,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
 PROTO_DIR = REPO / "crates/transcode/tests/grpc"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-TARGETS = ["transcoded", "passthrough", "direct"]
+TARGETS = ["transcoded", "protobuf", "passthrough", "direct"]
 PACKAGES = {"h2load": "nghttp2-client", "taskset": "util-linux", "protoc": "protobuf-compiler"}
 
 
@@ -256,6 +258,10 @@ clusters: [{{ name: echo, protocol: h2c, endpoints: ["127.0.0.1:{echo_port}"] }}
         if st != 200 or "protobuf" not in (ct or ""):
             raise SystemExit(f"protobuf answer expected for {size}: {st} {ct}")
         grpc = b"\0" + len(proto).to_bytes(4, "big") + proto
+        st, ct, back = http_post(gw_port, "/v1/echo", proto, {"content-type": "application/x-protobuf"})
+        if st != 200 or back != proto:
+            raise SystemExit(f"HTTP+Protobuf sanity check failed for {size}: {st} {ct} {back[:100]!r}")
+        (tmp / f"{size}.pb").write_bytes(proto)
         (tmp / f"{size}.json").write_bytes(js)
         (tmp / f"{size}.grpc").write_bytes(grpc)
         bodies[size] = {"json_bytes": len(js), "proto_bytes": len(proto)}
@@ -266,6 +272,9 @@ clusters: [{{ name: echo, protocol: h2c, endpoints: ["127.0.0.1:{echo_port}"] }}
                 f"-D{seconds:g}"]
         if target == "transcoded":
             return base + ["-H", "content-type: application/json", "-d", str(tmp / f"{size}.json"),
+                           f"http://127.0.0.1:{gw_port}/v1/echo"]
+        if target == "protobuf":
+            return base + ["-H", "content-type: application/x-protobuf", "-d", str(tmp / f"{size}.pb"),
                            f"http://127.0.0.1:{gw_port}/v1/echo"]
         port = gw_port if target == "passthrough" else echo_port
         return base + ["-H", "content-type: application/grpc", "-H", "te: trailers",
@@ -315,13 +324,28 @@ clusters: [{{ name: echo, protocol: h2c, endpoints: ["127.0.0.1:{echo_port}"] }}
         report = run(["perf", "report", "-i", str(tmp / "perf.data"), "--no-children", "--sort",
                       "dso,symbol", "--stdio", "-g", os.environ.get("PERF_REPORT_GRAPH", "none")]).stdout
         dest = Path(args.out).with_suffix(".perf.txt")
-        dest.write_text(report)
+        dest.write_text(perf_summary(report, target, size))
         log(f"profile of {target}/{size} written to {dest}")
     Path(args.out).write_text(render(args, bodies, runs))
     Path(args.out).with_suffix(".json").write_text(json.dumps(
         {"args": vars(args), "bodies": bodies, "runs": runs}, indent=1) + "\n")
     log(f"wrote {args.out}")
     return 0
+
+
+def perf_summary(report, target, size, top=80):
+    """The hottest symbols of a `perf report --stdio` listing, without its padding."""
+    rows = []
+    for line in report.splitlines():
+        cols = line.split()
+        if cols and cols[0].endswith("%") and not line.startswith("#"):
+            # Overhead, object, [.] or [k], symbol; perf pads with IPC columns ("-  -").
+            while cols and cols[-1] == "-":
+                cols.pop()
+            rows.append(f"  {cols[0]}  {cols[1]}  {' '.join(cols[2:])}")
+    head = [f"# perf report --no-children --sort dso,symbol (self time), the {top} hottest symbols of the gateway",
+            f"# during one extra {target}/{size} run of bench/transcode.py --perf (not one of the measured runs)"]
+    return "\n".join(head + rows[:top]) + "\n"
 
 
 def med(xs):
@@ -381,6 +405,27 @@ def render(args, bodies, runs):
         m, i = med(ratios), med(implied)
         verdict = "met" if m[0] >= 0.7 and i[0] >= 0.7 else "missed" if m[0] < 0.7 and i[0] < 0.7 else "mixed"
         lines.append(f"| {size} | {fmt(m, 2)} | {fmt(med(cpu), 2)} | {fmt(i, 2)} | {verdict} |")
+    lines += ["", "What the JSON step costs, and what the target leaves for it: the `protobuf` target runs the "
+              "same route and transcoding pipeline with binary bodies, so transcoded − protobuf is the JSON step "
+              "(parse, render, and moving the larger JSON bodies), and passthrough ÷ 0.7 − protobuf is the most the "
+              "JSON step may cost for the target to be met.", "",
+              "| size | protobuf (HTTP+Protobuf) gateway µs/req | transcoded µs/req | JSON step µs/req | "
+              "passthrough µs/req ÷ 0.7 (the target's budget) | room left for the JSON step | "
+              "protobuf / passthrough req/s |",
+              "|---|---|---|---|---|---|---|"]
+    for size in bodies:
+        pb, tr, pt, rr = [], [], [], []
+        for rnd in range(1, args.rounds + 1):
+            by = {r["target"]: r for r in runs if r["size"] == size and r["round"] == rnd}
+            pb.append(by["protobuf"]["gw_us"])
+            tr.append(by["transcoded"]["gw_us"])
+            pt.append(by["passthrough"]["gw_us"])
+            rr.append(by["protobuf"]["rps"] / by["passthrough"]["rps"])
+        step = [t - p for t, p in zip(tr, pb)]
+        budget = [p / 0.7 for p in pt]
+        room = [b - p for b, p in zip(budget, pb)]
+        lines.append(f"| {size} | {fmt(med(pb), 1)} | {fmt(med(tr), 1)} | {fmt(med(step), 1)} | "
+                     f"{fmt(med(budget), 1)} | {fmt(med(room), 1)} | {fmt(med(rr), 2)} |")
     lines += ["", "## Runs", "", "| round | size | target | req/s | succeeded | mean ms | gateway µs/req | upstream µs/req |",
               "|---|---|---|---|---|---|---|---|"]
     for r in runs:
