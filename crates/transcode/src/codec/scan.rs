@@ -103,6 +103,25 @@ impl<'a> Scan<'a, '_> {
         }
     }
 
+    /// After a member of an object or array: true past a `,` (another member follows),
+    /// false past the closing `close`.
+    #[inline]
+    fn more(&mut self, close: u8) -> Result<bool, Fallback> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.i += 1;
+                self.ws();
+                Ok(true)
+            }
+            Some(c) if c == close => {
+                self.i += 1;
+                Ok(false)
+            }
+            _ => Err(no("expected a comma or the closing bracket")),
+        }
+    }
+
     /// The text between `from` and `to` (both next to ASCII, so on char boundaries).
     #[inline]
     fn slice(&self, from: usize, to: usize) -> Result<&'a str, Fallback> {
@@ -324,17 +343,8 @@ impl<'a> Scan<'a, '_> {
                 }
                 None => self.ignore(depth)?,
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(no("expected , or }")),
+            if !self.more(b'}')? {
+                return Ok(());
             }
         }
     }
@@ -404,17 +414,8 @@ impl<'a> Scan<'a, '_> {
         } else {
             loop {
                 self.value(&f.ty, tag, false, depth + 1, out)?;
-                self.ws();
-                match self.peek() {
-                    Some(b',') => {
-                        self.i += 1;
-                        self.ws();
-                    }
-                    Some(b']') => {
-                        self.i += 1;
-                        break;
-                    }
-                    _ => return Err(no("expected , or ]")),
+                if !self.more(b']')? {
+                    break;
                 }
             }
         }
@@ -467,17 +468,8 @@ impl<'a> Scan<'a, '_> {
             } else {
                 out.truncate(start); // an unknown enum name drops the entry
             }
-            self.ws();
-            match self.peek() {
-                Some(b',') => {
-                    self.i += 1;
-                    self.ws();
-                }
-                Some(b'}') => {
-                    self.i += 1;
-                    return Ok(());
-                }
-                _ => return Err(no("expected , or }")),
+            if !self.more(b'}')? {
+                return Ok(());
             }
         }
     }
