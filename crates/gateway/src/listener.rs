@@ -447,13 +447,12 @@ impl Conn {
             activity,
         });
         let shared = self.shared.clone();
+        let service = service_fn(move |req| handle(shared.clone(), info.clone(), req));
         let io = TokioIo::new(io);
         let builders = self.settings.builders.clone();
         let stop = self.stop.clone();
         match proto {
             Proto::H1 => {
-                // hyper's HTTP/1 dispatcher keeps each request's future in one boxed slot.
-                let service = service_fn(move |req| handle(shared.clone(), info.clone(), req));
                 let conn = builders.h1.serve_connection(io, service).with_upgrades();
                 drive(
                     conn,
@@ -465,11 +464,6 @@ impl Conn {
             }
             // Boxed, the other two: the common HTTP/1 connection's task stays small.
             Proto::H2 => {
-                // hyper spawns a task per HTTP/2 stream and moves the stream's future
-                // several times on the way (~8 KB each, measured with a memmove probe):
-                // boxed, only the pointer moves.
-                let service =
-                    service_fn(move |req| Box::pin(handle(shared.clone(), info.clone(), req)));
                 let conn = builders.h2.serve_connection(io, service);
                 Box::pin(drive(
                     conn,
@@ -480,8 +474,6 @@ impl Conn {
                 .await
             }
             Proto::Sniff => {
-                let service =
-                    service_fn(move |req| Box::pin(handle(shared.clone(), info.clone(), req)));
                 let conn = builders.auto.serve_connection_with_upgrades(io, service);
                 Box::pin(drive(
                     conn,
