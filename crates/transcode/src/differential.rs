@@ -61,13 +61,16 @@ pub fn check_scanner(
     let Some(m) = t.route(method, path, None) else {
         return Ok(false);
     };
-    match crate::fast::encode_passes(&m, body) {
-        None | Some((_, None, _)) => Ok(false),
-        Some((_, Some(a), Some(b))) if a == b => Ok(true),
+    let Some(p) = crate::fast::encode_passes(&m, body) else {
+        return Ok(false);
+    };
+    match (p.scanner, p.serde) {
+        (None, _) => Ok(false),
+        (Some(a), Some(b)) if a == b => Ok(true),
         // A delegated message with a map (google.protobuf.Struct) is written from
         // prost-reflect's `HashMap`, in no set order: equal meaning is equal there.
-        Some((desc, Some(a), Some(b))) if same_message(&desc, &a, &b) => Ok(true),
-        Some((_, a, b)) => Err(format!(
+        (Some(a), Some(b)) if same_message(&p.desc, &a, &b) => Ok(true),
+        (a, b) => Err(format!(
             "the scanner and the serde_json pass differ on {}:\n scanner {a:?}\n serde   {b:?}",
             String::from_utf8_lossy(body)
         )),

@@ -12,8 +12,8 @@ use prost::encoding::WireType;
 use prost_reflect::{Kind, MessageDescriptor};
 
 use crate::codec::{
-    encode_json, encode_plain, encode_serde, patch_len, render_json, Codec, EncodeCx, PlanId,
-    RenderCx,
+    encode_json, encode_plain, encode_serde, patch_len, render_json, Codec, EncodeCx, Fallback,
+    PlanId, RenderCx,
 };
 use crate::frame::FRAME_HEADER_LEN;
 use crate::request::{GrpcRequest, Matched};
@@ -123,34 +123,37 @@ fn encode_cx(shared: &Shared) -> EncodeCx<'_> {
     }
 }
 
-/// The body's message type and the message encoded by each of the codec's two JSON
-/// passes, the scanner and the serde_json pass (`None` where one declined), for the
-/// differential tests; `None` if the binding has no codec plan or the body is not UTF-8.
-#[allow(clippy::type_complexity)]
-pub(crate) fn encode_passes(
-    m: &Matched<'_>,
-    json: &[u8],
-) -> Option<(MessageDescriptor, Option<Vec<u8>>, Option<Vec<u8>>)> {
+/// A JSON body encoded by each of the codec's two JSON passes, for the differential
+/// tests: `None` where a pass declined.
+pub(crate) struct Passes {
+    /// The body's message type.
+    pub desc: MessageDescriptor,
+    pub scanner: Option<Vec<u8>>,
+    pub serde: Option<Vec<u8>>,
+}
+
+/// One of the codec's JSON passes (`encode_plain`, `encode_serde`).
+type JsonPass = fn(&EncodeCx<'_>, PlanId, &str, &[u32], &mut Vec<u8>) -> Result<(), Fallback>;
+
+/// Both passes on `json`; `None` if the binding has no codec plan or the body is not
+/// UTF-8.
+pub(crate) fn encode_passes(m: &Matched<'_>, json: &[u8]) -> Option<Passes> {
     let fast = &m.binding.fast;
     let id = fast.body?;
-    let desc = match &m.binding.body {
-        Body::Field(f) => match f.kind() {
-            Kind::Message(d) => d,
-            _ => return None,
-        },
-        _ => m.binding.method.input(),
-    };
+    let desc = m.binding.body_message()?;
     let text = std::str::from_utf8(json).ok()?;
     let cx = encode_cx(&m.transcoder.shared);
-    let mut scanned = Vec::new();
-    let scanned = encode_plain(&cx, id, text, &fast.bound, &mut scanned)
-        .ok()
-        .map(|()| scanned);
-    let mut parsed = Vec::new();
-    let parsed = encode_serde(&cx, id, text, &fast.bound, &mut parsed)
-        .ok()
-        .map(|()| parsed);
-    Some((desc, scanned, parsed))
+    let run = |pass: JsonPass| {
+        let mut out = Vec::new();
+        pass(&cx, id, text, &fast.bound, &mut out)
+            .ok()
+            .map(|()| out)
+    };
+    Some(Passes {
+        desc,
+        scanner: run(encode_plain),
+        serde: run(encode_serde),
+    })
 }
 
 /// The JSON form of a response message of plan `id`, or `None` to take the

@@ -151,14 +151,7 @@ impl<'a> Matched<'a> {
     ) -> Result<GrpcRequest, TranscodeError> {
         let b = self.binding;
         let input = b.method.input();
-        let body_target = match &b.body {
-            Body::None => None,
-            Body::Whole => Some(input.clone()),
-            Body::Field(f) => match f.kind() {
-                Kind::Message(m) => Some(m),
-                _ => None,
-            },
-        };
+        let body_target = b.body_message();
         // HttpBody takes any content type: the bytes are the payload.
         if body_target.as_ref().is_some_and(is_http_body) {
             let raw = HttpBodyMsg {

@@ -37,6 +37,21 @@ pub(crate) struct Binding {
     pub fast: crate::fast::FastPlans,
 }
 
+impl Binding {
+    /// The message type the HTTP body carries: the input, or the `body` field's message
+    /// (`None` without a body, or for a scalar body field).
+    pub fn body_message(&self) -> Option<MessageDescriptor> {
+        match &self.body {
+            Body::None => None,
+            Body::Whole => Some(self.method.input()),
+            Body::Field(f) => match f.kind() {
+                Kind::Message(m) => Some(m),
+                _ => None,
+            },
+        }
+    }
+}
+
 pub(crate) const HTTP_BODY: &str = "google.api.HttpBody";
 
 pub(crate) fn is_http_body(m: &MessageDescriptor) -> bool {

@@ -278,7 +278,7 @@ impl<'de> Visitor<'de> for ListVisitor<'_, '_> {
         let ListVisitor { cx, f, out } = self;
         if f.packed {
             let start = out.len();
-            put_tag(out, f.ld_tag.as_slice());
+            out.extend_from_slice(f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             while seq
@@ -340,7 +340,7 @@ impl<'de> Visitor<'de> for MapVisitor<'_, '_> {
         let value_presence = matches!(f.ty, Scalar::Message(_) | Scalar::Delegate(_));
         loop {
             let start = out.len();
-            put_tag(out, f.ld_tag.as_slice());
+            out.extend_from_slice(f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             if map
@@ -413,7 +413,7 @@ impl<'de> Visitor<'de> for MapKeySeed<'_> {
             _ => return Err(E::custom("not a map key type")),
         };
         if !p.is_default() {
-            put_tag(self.out, tag);
+            self.out.extend_from_slice(tag);
             put_prim(self.out, self.ty, p);
         }
         Ok(())
@@ -443,20 +443,7 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
             out,
         } = self;
         let tag = tag.unwrap_or_default();
-        let class = match ty {
-            Scalar::Double
-            | Scalar::Float
-            | Scalar::Int32
-            | Scalar::Sint32
-            | Scalar::Sfixed32
-            | Scalar::Int64
-            | Scalar::Sint64
-            | Scalar::Sfixed64
-            | Scalar::Uint32
-            | Scalar::Fixed32
-            | Scalar::Uint64
-            | Scalar::Fixed64
-            | Scalar::Bool => Class::of(ty),
+        match ty {
             Scalar::String => {
                 return d.deserialize_string(StrVisitor {
                     tag,
@@ -476,14 +463,14 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
                 if let Some(n) = n {
                     let p = Prim::I32(n);
                     if !(skip_default && n == e.default_value().number()) {
-                        put_tag(out, tag);
+                        out.extend_from_slice(tag);
                         put_prim(out, ty, p);
                     }
                 }
                 return Ok(n.is_some());
             }
             Scalar::Message(id) => {
-                put_tag(out, tag);
+                out.extend_from_slice(tag);
                 let len_at = out.len();
                 out.push(0);
                 d.deserialize_map(MsgVisitor {
@@ -500,10 +487,12 @@ impl<'de> DeserializeSeed<'de> for ValueSeed<'_, '_> {
                 put_message(out, tag, &m);
                 return Ok(true);
             }
-        };
+            _ => {}
+        }
+        let class = Class::of(ty).ok_or_else(|| de::Error::custom("not a number type"))?;
         let p = d.deserialize_any(PrimVisitor(class))?;
         if !(skip_default && p.is_default()) {
-            put_tag(out, tag);
+            out.extend_from_slice(tag);
             put_prim(out, ty, p);
         }
         Ok(true)
@@ -528,7 +517,7 @@ pub(super) fn delegate<'de, D: Deserializer<'de>>(
 }
 
 pub(super) fn put_message(out: &mut Vec<u8>, tag: &[u8], m: &DynamicMessage) {
-    put_tag(out, tag);
+    out.extend_from_slice(tag);
     prost::encoding::encode_varint(m.encoded_len() as u64, out);
     m.encode_raw(out);
 }
@@ -674,17 +663,18 @@ pub(super) enum Class {
 }
 
 impl Class {
-    /// The class of a number or bool type (`Bool` for any other: never asked).
-    pub(super) fn of(ty: &Scalar) -> Class {
-        match ty {
+    /// The class of a number or bool type; `None` for strings, bytes, enums, messages.
+    pub(super) fn of(ty: &Scalar) -> Option<Class> {
+        Some(match ty {
             Scalar::Double => Class::F64,
             Scalar::Float => Class::F32,
             Scalar::Int32 | Scalar::Sint32 | Scalar::Sfixed32 => Class::I32,
             Scalar::Int64 | Scalar::Sint64 | Scalar::Sfixed64 => Class::I64,
             Scalar::Uint32 | Scalar::Fixed32 => Class::U32,
             Scalar::Uint64 | Scalar::Fixed64 => Class::U64,
-            _ => Class::Bool,
-        }
+            Scalar::Bool => Class::Bool,
+            _ => return None,
+        })
     }
 }
 
@@ -806,17 +796,8 @@ pub(crate) fn put_prim(out: &mut Vec<u8>, ty: &Scalar, p: Prim) {
     }
 }
 
-/// Appends a field key: most are one byte, which a push writes without a `memcpy` call.
-#[inline]
-pub(super) fn put_tag(out: &mut Vec<u8>, tag: &[u8]) {
-    match tag {
-        [b] => out.push(*b),
-        _ => out.extend_from_slice(tag),
-    }
-}
-
 pub(super) fn put_bytes(out: &mut Vec<u8>, tag: &[u8], b: &[u8]) {
-    put_tag(out, tag);
+    out.extend_from_slice(tag);
     prost::encoding::encode_varint(b.len() as u64, out);
     out.extend_from_slice(b);
 }

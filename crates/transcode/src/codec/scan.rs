@@ -14,8 +14,8 @@ use std::borrow::Cow;
 use serde::de::{Deserializer as _, IgnoredAny, Visitor};
 
 use super::encode::{
-    delegate, is_value_wkt, put_bytes, put_message, put_prim, put_tag, BytesVisitor, Class,
-    EncodeCx, EnumVisitor, MapKeySeed, Prim, PrimVisitor, Seen,
+    delegate, is_value_wkt, put_bytes, put_message, put_prim, BytesVisitor, Class, EncodeCx,
+    EnumVisitor, MapKeySeed, Prim, PrimVisitor, Seen,
 };
 use super::patch_len;
 use super::plan::{FieldPlan, PlanId, Scalar, Shape};
@@ -399,7 +399,7 @@ impl<'a> Scan<'a, '_> {
         self.ws();
         let packed = f.packed.then(|| {
             let start = out.len();
-            put_tag(out, f.ld_tag.as_slice());
+            out.extend_from_slice(f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             (start, len_at)
@@ -450,7 +450,7 @@ impl<'a> Scan<'a, '_> {
         let value_presence = matches!(f.ty, Scalar::Message(_) | Scalar::Delegate(_));
         loop {
             let start = out.len();
-            put_tag(out, f.ld_tag.as_slice());
+            out.extend_from_slice(f.ld_tag.as_slice());
             let len_at = out.len();
             out.push(0);
             let k = self.string()?;
@@ -514,14 +514,14 @@ impl<'a> Scan<'a, '_> {
                 };
                 if let Some(n) = n {
                     if !(skip_default && n == e.default_value().number()) {
-                        put_tag(out, tag);
+                        out.extend_from_slice(tag);
                         put_prim(out, ty, Prim::I32(n));
                     }
                 }
                 Ok(n.is_some())
             }
             Scalar::Message(id) => {
-                put_tag(out, tag);
+                out.extend_from_slice(tag);
                 let len_at = out.len();
                 out.push(0);
                 self.message(*id, &[], depth + 1, out)?;
@@ -537,7 +537,7 @@ impl<'a> Scan<'a, '_> {
                 Ok(true)
             }
             _ => {
-                let v = PrimVisitor(Class::of(ty));
+                let v = PrimVisitor(Class::of(ty).ok_or(no("not a number type"))?);
                 let p = match self.peek() {
                     Some(b'-' | b'0'..=b'9') => self.number(v)?,
                     Some(b'"') => {
@@ -555,7 +555,7 @@ impl<'a> Scan<'a, '_> {
                     _ => return Err(no("not a number or bool")),
                 };
                 if !(skip_default && p.is_default()) {
-                    put_tag(out, tag);
+                    out.extend_from_slice(tag);
                     put_prim(out, ty, p);
                 }
                 Ok(true)
